@@ -1,0 +1,46 @@
+"""The backend's endpoints: its configuration, a cheap liveness answer, and the game-over notification."""
+
+import logging
+import re
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
+from django.views.decorators.http import require_POST, require_safe
+
+from backend_site.shared import error_response
+
+logger = logging.getLogger(__name__)
+
+# What a caller may put in X-Pod-Name: a DNS label-ish name, so the log line can't be forged or flooded.
+POD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
+
+
+@require_safe
+def get_config(request):
+    return JsonResponse({"code": settings.CONFIG_CODE, "status": "ready"})
+
+
+@require_safe
+def ping(request):
+    return JsonResponse({"status": "ok"})
+
+
+@require_POST
+def game_over(request):
+    """A frontend says it is shutting down. The body is optional and ignored, but bounded."""
+    try:
+        request.body  # noqa: B018 - reading it enforces DATA_UPLOAD_MAX_MEMORY_SIZE
+    except RequestDataTooBig:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return error_response(413, f"Request body is larger than {limit} bytes")
+    logger.info("Received game-over signal from %s", caller(request))
+    return JsonResponse({"message": "Goodbye!"})
+
+
+def caller(request):
+    """The caller's pod name when it sent a valid X-Pod-Name header, else its address."""
+    name = request.headers.get("X-Pod-Name", "")
+    if POD_NAME.fullmatch(name):
+        return name
+    return request.META.get("REMOTE_ADDR") or "unknown"

@@ -1,0 +1,73 @@
+"""The frontend's one way to talk to the backend: pooled connections, hard timeouts, clear errors.
+
+Every call is bounded by BACKEND_TIMEOUT per phase and either returns parsed data or raises BackendError
+with a message fit for a probe's log. Nothing here retries: the kubelet re-probes on its own schedule.
+"""
+
+import logging
+
+import requests
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+# One pool per process. It is made at import, before gunicorn forks, but holds no connection until the
+# first call, so every worker opens its own connections.
+session = requests.Session()
+
+# The backend's configuration code, per worker process (workers share no memory). None until fetched.
+_config_code = None
+
+
+class BackendError(Exception):
+    """The backend could not give a usable answer; the message says why."""
+
+
+def get_json(path):
+    """GET BACKEND_URL + path and return the decoded JSON object, or raise BackendError."""
+    url = settings.BACKEND_URL + path
+    timeout = settings.BACKEND_TIMEOUT
+    try:
+        response = session.get(url, timeout=(timeout, timeout))
+    except requests.Timeout:
+        raise BackendError(f"backend {path} timed out after {timeout:g} s") from None
+    except requests.RequestException as exc:
+        raise BackendError(f"backend {path} unreachable: {type(exc).__name__}") from None
+    if response.status_code != 200:
+        raise BackendError(f"backend {path} answered HTTP {response.status_code}")
+    try:
+        data = response.json()
+    except ValueError:
+        raise BackendError(f"backend {path} answered something that is not JSON") from None
+    if not isinstance(data, dict):
+        raise BackendError(f"backend {path} answered JSON that is not an object")
+    return data
+
+
+def ping():
+    """Raise BackendError unless the backend's /ping answers 200 with JSON."""
+    get_json("/ping")
+
+
+def config_code(refresh=False):
+    """The backend's configuration code: cached per worker, fetched when missing or when refresh is asked."""
+    global _config_code
+    if refresh or _config_code is None:
+        code = get_json("/get-config").get("code")
+        if not isinstance(code, str) or not code:
+            raise BackendError("backend /get-config answered no code")
+        _config_code = code
+    return _config_code
+
+
+def post_game_over():
+    """Tell the backend this pod is going away. Bounded by GAME_OVER_TIMEOUT; never raises."""
+    url = settings.BACKEND_URL + "/game-over"
+    timeout = settings.GAME_OVER_TIMEOUT
+    try:
+        response = session.post(url, headers={"X-Pod-Name": settings.POD_NAME}, timeout=timeout)
+    except requests.RequestException as exc:
+        logger.warning("game-over not delivered to %s: %s", url, type(exc).__name__)
+        return False
+    logger.info("game-over delivered to %s: HTTP %s", url, response.status_code)
+    return response.status_code == 200

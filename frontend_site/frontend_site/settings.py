@@ -1,0 +1,44 @@
+"""Settings of the frontend service. Every knob is an environment variable with a safe default (README)."""
+
+import secrets
+
+from frontend_site.shared import allowed_hosts, env_bool, env_float, env_str
+
+DEBUG = env_bool("DJANGO_DEBUG")
+# Nothing here is signed (no sessions, CSRF, auth or messages), so a key made anew on each start breaks
+# nothing, and an unset variable can never ship a well-known key.
+SECRET_KEY = env_str("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50)
+ALLOWED_HOSTS = allowed_hosts("svc-frontend")
+
+INSTALLED_APPS = ["frontend"]
+MIDDLEWARE = [
+    "frontend_site.shared.JsonErrorsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+]
+ROOT_URLCONF = "frontend_site.urls"
+WSGI_APPLICATION = "frontend_site.wsgi.application"
+DATABASES = {}
+USE_TZ = True
+
+BACKEND_URL = env_str("BACKEND_URL", "http://svc-backend.task-03.svc.cluster.local:5000").rstrip("/")
+# Bounds each phase (connect, read) of a backend call. Kept well under the probes' timeoutSeconds so a
+# hung backend gets a clear 503 from us instead of a probe timeout.
+BACKEND_TIMEOUT = env_float("BACKEND_TIMEOUT", 0.5)
+# Bounds the game-over POST gunicorn's master sends on shutdown (gunicorn.conf.py, on_exit).
+GAME_OVER_TIMEOUT = env_float("GAME_OVER_TIMEOUT", 2.0)
+# Downward API (metadata.name); "unknown" outside Kubernetes.
+POD_NAME = env_str("POD_NAME", "unknown")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "[%(name)s] %(levelname)s %(message)s"}},
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "plain",
+        }
+    },
+    "loggers": {"frontend": {"handlers": ["stdout"], "level": "INFO"}},
+}

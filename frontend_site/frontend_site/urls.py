@@ -1,0 +1,11 @@
+"""Routes of the frontend service."""
+
+from django.urls import path
+
+from frontend import views
+
+urlpatterns = [
+    path("startup", views.startup, name="startup"),
+    path("who-am-i", views.who_am_i, name="who-am-i"),
+    path("health", views.HealthView.as_view(), name="health"),
+]

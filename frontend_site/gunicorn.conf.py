@@ -1,0 +1,32 @@
+"""gunicorn settings of the frontend container, and what happens on SIGTERM (`on_exit` below)."""
+
+import os
+
+wsgi_app = "frontend_site.wsgi:application"
+bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Load Django once in the master before forking: shared memory pages, and on_exit can use the settings.
+preload_app = True
+
+accesslog = "-"
+errorlog = "-"
+
+# The grace period budget (terminationGracePeriodSeconds: 30 s, kustomize/base/deployment-frontend.yaml):
+#   preStop: curl game-over (--max-time 2) + sleep 5     <=  7 s
+#   SIGTERM: in-flight requests finish (graceful_timeout) <= 15 s
+#   on_exit: game-over POST (GAME_OVER_TIMEOUT)           <=  2 s
+#   total                                                 <= 24 s  < 30 s, so SIGKILL never cuts it short.
+graceful_timeout = 15
+# Worker heartbeat files go to memory, not to the (read-only) root filesystem.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# gunicorn >= 25 opens a control socket under $HOME by default; nothing uses it, and $HOME is read-only.
+control_socket_disable = True
+
+
+def on_exit(server):
+    """After the workers have drained, tell the backend this pod is gone (the preStop hook does too)."""
+    from frontend.backend_client import post_game_over
+
+    post_game_over()
