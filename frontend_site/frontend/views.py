@@ -40,9 +40,7 @@ class HealthView(HealthCheckView):
 
     async def get(self, request, *args, **kwargs):
         with self.get_executor() as executor:
-            results = await asyncio.gather(
-                *(check.get_result(executor) for check in self.get_checks())
-            )
+            results = await asyncio.gather(*(check.get_result(executor) for check in self.get_checks()))
         failures = {repr(result.check): str(result.error) for result in results if result.error}
         if failures:
             return JsonResponse({"status": "unhealthy", "checks": failures}, status=503)

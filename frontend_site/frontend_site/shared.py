@@ -1,7 +1,7 @@
 """Pieces both services need: settings read from the environment, and the JSON-only error contract.
 
-This file is identical in backend_site/ and frontend_site/: each image is built from its own folder, so the two
-cannot import one copy. tests/test_shared_module.py fails when the copies drift apart.
+This file is identical in backend_site/ and frontend_site/: each image is built from its own folder,
+so the two cannot import one copy. tests/test_shared_module.py fails when the copies drift apart.
 """
 
 import logging
@@ -85,9 +85,7 @@ class JsonErrorsMiddleware:
             logger.warning("%s", exc)
             return error_response(400, "Host header is not allowed; see DJANGO_ALLOWED_HOSTS")
         response = self.get_response(request)
-        if response.status_code < 400 or response.get("Content-Type", "").startswith(
-            "application/json"
-        ):
+        if response.status_code < 400 or response.get("Content-Type", "").startswith("application/json"):
             return response
         return self.as_json(request, response)
 
@@ -98,9 +96,7 @@ class JsonErrorsMiddleware:
             return error_response(404, f"No endpoint at {request.path}")
         if status == 405:
             allow = response.get("Allow", "")
-            json_response = error_response(
-                405, f"Method {request.method} is not allowed here; use {allow}"
-            )
+            json_response = error_response(405, f"Method {request.method} is not allowed here; use {allow}")
             json_response["Allow"] = allow
             return json_response
         return error_response(status, response.reason_phrase)

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# The one entry point of this repository. `./manage.sh help` lists the verbs.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+NAMESPACE=task-03
+OVERLAY="$ROOT/kustomize/overlays/k3s"
+# Debian packages the container tests need (podman runs the images as the kubelet would).
+E2E_PACKAGES=(podman runc debootstrap)
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Create .venv and install the pinned dependencies; reinstall only when a requirements file changed.
+ensure_venv() {
+    local stamp="$VENV/.requirements.sha256" want
+    want=$(cat "$ROOT"/requirements-dev.txt "$ROOT"/*_site/requirements.txt | sha256sum | cut -d' ' -f1)
+    if [[ -x "$PY" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        return
+    fi
+    say "setting up $VENV"
+    command -v python3 >/dev/null || die "python3 is needed (3.11 or newer)"
+    [[ -x "$PY" ]] || python3 -m venv "$VENV"
+    "$PY" -m pip install --quiet --disable-pip-version-check \
+        -r "$ROOT/requirements-dev.txt" -r "$ROOT/backend_site/requirements.txt"
+    echo "$want" >"$stamp"
+}
+
+# The container tests need podman; install it where we can (root with apt), as CI does.
+ensure_container_tools() {
+    local missing=() pkg
+    for pkg in "${E2E_PACKAGES[@]}"; do
+        command -v "$pkg" >/dev/null || missing+=("$pkg")
+    done
+    ((${#missing[@]} == 0)) && return
+    if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
+        say "installing ${missing[*]} (for the container tests)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${E2E_PACKAGES[@]}" >/dev/null
+    else
+        say "missing ${missing[*]}: the container tests will say so (sudo apt-get install ${E2E_PACKAGES[*]})"
+    fi
+}
+
+container_cli() {
+    if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+        echo docker
+    elif command -v podman >/dev/null; then
+        echo podman
+    else
+        die "neither a working docker nor podman found"
+    fi
+}
+
+cmd_help() {
+    cat <<'EOF'
+usage: ./manage.sh VERB
+
+  dev        run both services locally with Django's runserver (backend :5000, frontend :8080)
+  serve      the same two under gunicorn with the container config (try SIGTERM on them)
+  test       ruff, then every test (unit, integration, manifests, containers); non-zero on any failure
+  lint       ruff check and ruff format --check only
+  build      build the backend and frontend images; import them into k3s where it is installed
+  deploy     kubectl apply -k kustomize/overlays/k3s, then wait for both rollouts
+  verify     grade the live cluster the way the course does (score table; non-zero below full marks)
+  logs       follow the logs of both pods
+  undeploy   delete everything the overlay created
+  help       this text
+EOF
+}
+
+# Starts backend and frontend in the background with the given command prefix; Ctrl-C stops both.
+run_pair() {
+    local kind=$1 pids=()
+    trap 'kill "${pids[@]}" 2>/dev/null; wait; exit 0' INT TERM
+    if [[ $kind == dev ]]; then
+        (cd "$ROOT/backend_site" && exec "$PY" manage.py runserver 127.0.0.1:5000) &
+        pids+=($!)
+        (cd "$ROOT/frontend_site" && BACKEND_URL=http://127.0.0.1:5000 \
+            exec "$PY" manage.py runserver 127.0.0.1:8080) &
+        pids+=($!)
+    else
+        (cd "$ROOT/backend_site" && exec "$VENV/bin/gunicorn" --config gunicorn.conf.py \
+            --bind 127.0.0.1:5000) &
+        pids+=($!)
+        (cd "$ROOT/frontend_site" && BACKEND_URL=http://127.0.0.1:5000 \
+            exec "$VENV/bin/gunicorn" --config gunicorn.conf.py --bind 127.0.0.1:8080) &
+        pids+=($!)
+    fi
+    cat >&2 <<EOF
+==> backend:  http://127.0.0.1:5000/get-config  /ping  POST /game-over
+==> frontend: http://127.0.0.1:8080/startup  /who-am-i  /health
+==> Ctrl-C stops both$([[ $kind == serve ]] && echo "; kill -TERM ${pids[1]} shows the frontend's graceful shutdown")
+EOF
+    wait
+}
+
+cmd_dev() { ensure_venv; POD_NAME=${POD_NAME:-dev-frontend} run_pair dev; }
+cmd_serve() { ensure_venv; POD_NAME=${POD_NAME:-serve-frontend} run_pair serve; }
+
+cmd_lint() {
+    ensure_venv
+    "$VENV/bin/ruff" check "$ROOT"
+    "$VENV/bin/ruff" format --check "$ROOT"
+}
+
+# pytest runs once per Django project (each has its own settings), then once for everything else.
+cmd_test() {
+    ensure_venv
+    ensure_container_tools
+    cmd_lint
+    local log status=0
+    log=$(mktemp)
+    cd "$ROOT"
+    PYTHONPATH=backend_site "$PY" -m pytest tests/backend --ds=backend_site.settings "$@" | tee -a "$log" ||
+        status=1
+    PYTHONPATH=frontend_site "$PY" -m pytest tests/frontend --ds=frontend_site.settings "$@" |
+        tee -a "$log" || status=1
+    "$PY" -m pytest tests --ignore=tests/backend --ignore=tests/frontend -p no:django "$@" |
+        tee -a "$log" || status=1
+    total_line "$log"
+    rm -f "$log"
+    return $status
+}
+
+# One closing line that adds up the pytest runs: "total: N passed, N failed, N skipped".
+total_line() {
+    awk '/^=+ .*(passed|failed|error|skipped|no tests ran).* in [0-9.]+s/ {
+            for (i = 1; i <= NF; i++) {
+                word = $(i + 1); sub(/,$/, "", word)
+                if (word == "passed") p += $i
+                if (word == "failed" || word == "error" || word == "errors") f += $i
+                if (word == "skipped") s += $i
+            }
+        }
+        END { printf "total: %d passed, %d failed, %d skipped\n", p, f, s }' "$1"
+}
+
+cmd_build() {
+    local cli
+    cli=$(container_cli)
+    say "building backend:latest and frontend:latest with $cli"
+    "$cli" build -t backend:latest "$ROOT/backend_site"
+    "$cli" build -t frontend:latest "$ROOT/frontend_site"
+    if command -v k3s >/dev/null; then
+        say "importing both images into k3s (containerd)"
+        "$cli" save backend:latest | sudo k3s ctr images import -
+        "$cli" save frontend:latest | sudo k3s ctr images import -
+    fi
+}
+
+cmd_deploy() {
+    kubectl apply -k "$OVERLAY"
+    kubectl -n "$NAMESPACE" rollout status deployment/backend --timeout=120s
+    kubectl -n "$NAMESPACE" rollout status deployment/frontend --timeout=180s
+}
+
+cmd_verify() { python3 "$ROOT/tools/verify.py" --namespace "$NAMESPACE" "$@"; }
+
+cmd_logs() {
+    kubectl -n "$NAMESPACE" logs -f --prefix --all-containers --max-log-requests 4 \
+        -l 'app in (backend,frontend)'
+}
+
+cmd_undeploy() { kubectl delete -k "$OVERLAY" --ignore-not-found; }
+
+verb=${1:-help}
+shift || true
+case "$verb" in
+    dev | serve | test | lint | build | deploy | verify | logs | undeploy | help) "cmd_$verb" "$@" ;;
+    -h | --help) cmd_help ;;
+    *) cmd_help >&2; die "unknown verb: $verb" ;;
+esac

@@ -1,0 +1,154 @@
+"""Backend endpoints through Django's test client, with the real settings and middleware."""
+
+import json
+import logging
+
+import pytest
+from django.conf import settings
+
+from backend_site.shared import allowed_hosts
+
+HOST = "svc-backend.task-03.svc.cluster.local:5000"
+
+
+@pytest.fixture
+def client(client):
+    """Django's test client sending the Host header the course's in-cluster checks send."""
+    client.defaults["HTTP_HOST"] = HOST
+    return client
+
+
+@pytest.fixture
+def in_pod(monkeypatch, settings):
+    """ALLOWED_HOSTS as settings compute them in a pod, where the Downward API sets POD_IP and HOST_IP."""
+    monkeypatch.setenv("POD_IP", "10.42.0.7")
+    monkeypatch.setenv("HOST_IP", "192.168.1.20")
+    settings.ALLOWED_HOSTS = allowed_hosts("svc-backend")
+
+
+def test_get_config__returns_code_and_ready(client):
+    """GET /get-config gives the server's code in the spec's shape."""
+    response = client.get("/get-config")
+    assert response.status_code == 200
+    assert response.json() == {"code": settings.CONFIG_CODE, "status": "ready"}
+    assert settings.CONFIG_CODE.startswith("BACKEND-")
+
+
+def test_get_config__same_code_every_call(client):
+    """The code is made once per server, not per request."""
+    codes = {client.get("/get-config").json()["code"] for _ in range(5)}
+    assert len(codes) == 1
+
+
+def test_ping__ok(client):
+    """GET /ping answers 200 {"status": "ok"}."""
+    response = client.get("/ping")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_ping__head_allowed(client):
+    """HEAD works wherever GET does (some load balancers probe with HEAD)."""
+    assert client.head("/ping").status_code == 200
+
+
+def test_game_over__bare_post_without_csrf_token(client, caplog):
+    """A bare `curl -X POST` (no body, no token) is accepted and logged with the caller's address."""
+    with caplog.at_level(logging.INFO, logger="backend"):
+        response = client.post("/game-over")
+    assert response.status_code == 200
+    assert response.json() == {"message": "Goodbye!"}
+    assert caplog.messages == ["Received game-over signal from 127.0.0.1"]
+
+
+def test_game_over__names_the_pod_from_header(client, caplog):
+    """X-Pod-Name names the caller in the log line."""
+    with caplog.at_level(logging.INFO, logger="backend"):
+        client.post("/game-over", headers={"X-Pod-Name": "frontend-5d9c7b6f4-x8k2p"})
+    assert caplog.messages == ["Received game-over signal from frontend-5d9c7b6f4-x8k2p"]
+
+
+@pytest.mark.parametrize("name", ["", "-leading-dash", "has space", "x" * 300, "a\u00e9b"])
+def test_game_over__invalid_pod_name_falls_back_to_address(client, caplog, name):
+    """A pod name that could forge or flood the log is replaced by the caller's address."""
+    with caplog.at_level(logging.INFO, logger="backend"):
+        response = client.post("/game-over", headers={"X-Pod-Name": name})
+    assert response.status_code == 200
+    assert caplog.messages == ["Received game-over signal from 127.0.0.1"]
+
+
+def test_game_over__junk_body_is_not_an_error(client):
+    """The body is ignored: junk in it is no reason to lose the shutdown signal."""
+    response = client.post("/game-over", data=b"\x00{not json", content_type="application/json")
+    assert response.status_code == 200
+
+
+def test_game_over__oversized_body_is_413(client):
+    """A body over DATA_UPLOAD_MAX_MEMORY_SIZE is refused with a JSON 413."""
+    body = b"x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
+    response = client.post("/game-over", data=body, content_type="application/octet-stream")
+    assert response.status_code == 413
+    assert "larger than" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("post", "/get-config"), ("put", "/ping"), ("delete", "/ping"), ("get", "/game-over")],
+)
+def test_wrong_method__json_405_with_allow(client, method, path):
+    """A wrong method gets 405 JSON naming the allowed ones, and the Allow header."""
+    response = getattr(client, method)(path)
+    assert response.status_code == 405
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["status"] == 405
+    assert response["Allow"] in body["error"]
+
+
+@pytest.mark.parametrize("path", ["/", "/nope", "/ping/", "/get-config/x", "/%ff"])
+def test_unknown_path__json_404(client, path):
+    """Any path that is not an endpoint gets 404 JSON."""
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.json()["status"] == 404
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "10.42.0.7:5000",  # the kubelet's probe: POD_IP
+        "192.168.1.20:30080",  # a NodePort client: HOST_IP
+        "svc-backend:5000",
+        "svc-backend.task-03:5000",
+        "svc-backend.task-03.svc:5000",
+        "svc-backend.task-03.svc.cluster.local:5000",
+        "localhost:5000",
+        "127.0.0.1",
+    ],
+)
+def test_host__kubernetes_hosts_served(client, in_pod, host):
+    """Probes (pod IP), Service DNS names and localhost are allowed hosts."""
+    assert client.get("/ping", HTTP_HOST=host).status_code == 200
+
+
+@pytest.mark.parametrize("host", ["evil.example.com", "svc-frontend.task-03.svc.cluster.local", "10.1.2.3"])
+def test_host__foreign_host_is_json_400(client, in_pod, host):
+    """A Host the pod does not answer to gets 400 JSON, never a 500."""
+    response = client.get("/ping", HTTP_HOST=host)
+    assert response.status_code == 400
+    assert "Host" in json.loads(response.content)["error"]
+
+
+def test_host__allowed_hosts_env_replaces_names_keeps_pod_ip(monkeypatch):
+    """DJANGO_ALLOWED_HOSTS replaces the default names; the pod's own IPs stay (probes need them)."""
+    monkeypatch.setenv("DJANGO_ALLOWED_HOSTS", "api.example.com, .example.org")
+    monkeypatch.setenv("POD_IP", "fd00::7")
+    monkeypatch.delenv("HOST_IP", raising=False)
+    assert allowed_hosts("svc-backend") == ["api.example.com", ".example.org", "[fd00::7]"]
+
+
+def test_host__namespace_follows_pod_namespace(monkeypatch):
+    """Deployed to another namespace, the Service names of that namespace are allowed."""
+    monkeypatch.setenv("POD_NAMESPACE", "staging")
+    monkeypatch.delenv("DJANGO_ALLOWED_HOSTS", raising=False)
+    assert "svc-backend.staging.svc.cluster.local" in allowed_hosts("svc-backend")

@@ -1,0 +1,97 @@
+"""The frontend's backend client: every answer the backend can give maps to data or a clear BackendError."""
+
+import pytest
+import requests
+
+from frontend import backend_client
+from frontend.backend_client import BackendError
+
+from .conftest import BACKEND
+
+
+def test_get_json__returns_object(backend):
+    """A 200 JSON object comes back decoded."""
+    backend.get(f"{BACKEND}/ping", json={"status": "ok"})
+    assert backend_client.get_json("/ping") == {"status": "ok"}
+
+
+def test_get_json__passes_timeout_for_both_phases(backend, settings):
+    """Connect and read are both bounded by BACKEND_TIMEOUT."""
+    settings.BACKEND_TIMEOUT = 0.25
+    call = backend.get(f"{BACKEND}/ping", json={})
+    backend_client.get_json("/ping")
+    assert call.calls[0].request.req_kwargs["timeout"] == (0.25, 0.25)
+
+
+@pytest.mark.parametrize(
+    ("mock_kwargs", "message"),
+    [
+        ({"body": requests.ConnectTimeout()}, "backend /ping timed out after 0.5 s"),
+        ({"body": requests.ReadTimeout()}, "backend /ping timed out after 0.5 s"),
+        ({"body": requests.ConnectionError()}, "backend /ping unreachable: ConnectionError"),
+        ({"status": 500, "json": {"error": "x"}}, "backend /ping answered HTTP 500"),
+        ({"status": 404, "body": "<h1>no</h1>"}, "backend /ping answered HTTP 404"),
+        ({"status": 200, "body": "<html>"}, "backend /ping answered something that is not JSON"),
+        ({"status": 200, "json": ["ok"]}, "backend /ping answered JSON that is not an object"),
+    ],
+)
+def test_get_json__failures_raise_backend_error(backend, settings, mock_kwargs, message):
+    """Timeouts, refused connections, non-200s and non-JSON each give one clear message."""
+    settings.BACKEND_TIMEOUT = 0.5
+    backend.get(f"{BACKEND}/ping", **mock_kwargs)
+    with pytest.raises(BackendError) as raised:
+        backend_client.get_json("/ping")
+    assert str(raised.value) == message
+
+
+def test_config_code__fetched_once_then_cached(backend):
+    """The code is fetched when missing and then served from the worker's cache."""
+    call = backend.get(f"{BACKEND}/get-config", json={"code": "BACKEND-1234", "status": "ready"})
+    assert backend_client.config_code() == "BACKEND-1234"
+    assert backend_client.config_code() == "BACKEND-1234"
+    assert call.call_count == 1
+
+
+def test_config_code__refresh_fetches_again(backend):
+    """refresh=True (the startup probe) always asks the backend and replaces the cached code."""
+    backend.get(f"{BACKEND}/get-config", json={"code": "BACKEND-1111"})
+    backend.get(f"{BACKEND}/get-config", json={"code": "BACKEND-2222"})
+    assert backend_client.config_code() == "BACKEND-1111"
+    assert backend_client.config_code(refresh=True) == "BACKEND-2222"
+    assert backend_client.config_code() == "BACKEND-2222"
+
+
+@pytest.mark.parametrize("payload", [{}, {"code": ""}, {"code": 1234}, {"code": None}])
+def test_config_code__missing_code_is_an_error(backend, payload):
+    """A /get-config answer without a usable code is an error, and nothing is cached."""
+    backend.get(f"{BACKEND}/get-config", json=payload)
+    with pytest.raises(BackendError, match="answered no code"):
+        backend_client.config_code()
+    assert backend_client._config_code is None
+
+
+def test_config_code__failed_refresh_keeps_old_code(backend):
+    """A failed refresh raises, and the code fetched before stays for /who-am-i."""
+    backend.get(f"{BACKEND}/get-config", json={"code": "BACKEND-1111"})
+    backend.get(f"{BACKEND}/get-config", status=503)
+    assert backend_client.config_code() == "BACKEND-1111"
+    with pytest.raises(BackendError):
+        backend_client.config_code(refresh=True)
+    assert backend_client.config_code() == "BACKEND-1111"
+
+
+def test_post_game_over__sends_pod_name_with_timeout(backend, settings):
+    """The game-over POST names this pod and is bounded by GAME_OVER_TIMEOUT."""
+    settings.GAME_OVER_TIMEOUT = 1.5
+    call = backend.post(f"{BACKEND}/game-over", json={"message": "Goodbye!"})
+    assert backend_client.post_game_over() is True
+    request = call.calls[0].request
+    assert request.headers["X-Pod-Name"] == "frontend-5d9c7b6f4-x8k2p"
+    assert request.req_kwargs["timeout"] == 1.5
+
+
+@pytest.mark.parametrize("mock_kwargs", [{"body": requests.ConnectionError()}, {"status": 500}])
+def test_post_game_over__never_raises(backend, mock_kwargs):
+    """Shutdown must not fail because the backend is gone or broken."""
+    backend.post(f"{BACKEND}/game-over", **mock_kwargs)
+    assert backend_client.post_game_over() is False

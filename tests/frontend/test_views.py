@@ -1,0 +1,145 @@
+"""Frontend endpoints through Django's test client, the backend mocked at the HTTP boundary."""
+
+import pytest
+import requests
+
+from .conftest import BACKEND
+
+POD = "frontend-5d9c7b6f4-x8k2p"
+
+
+def test_startup__ready_with_backend_code(client, backend):
+    """/startup fetches /get-config and reports the code."""
+    backend.get(f"{BACKEND}/get-config", json={"code": "BACKEND-4242", "status": "ready"})
+    response = client.get("/startup")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "backend_code": "BACKEND-4242"}
+
+
+def test_startup__asks_backend_every_call(client, backend):
+    """Each startup probe is one fresh attempt, so a changed backend code is picked up."""
+    call = backend.get(f"{BACKEND}/get-config", json={"code": "BACKEND-4242"})
+    client.get("/startup")
+    client.get("/startup")
+    assert call.call_count == 2
+
+
+@pytest.mark.parametrize(
+    ("mock_kwargs", "message"),
+    [
+        ({"body": requests.ConnectionError()}, "unreachable"),
+        ({"body": requests.ReadTimeout()}, "timed out"),
+        ({"status": 500}, "HTTP 500"),
+        ({"body": "not json"}, "not JSON"),
+    ],
+)
+def test_startup__backend_failure_is_json_503(client, backend, mock_kwargs, message):
+    """Unreachable, slow, non-200 or non-JSON backend: 503 JSON saying which."""
+    backend.get(f"{BACKEND}/get-config", **mock_kwargs)
+    response = client.get("/startup")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "error"
+    assert message in body["message"]
+
+
+def test_who_am_i__pod_name_and_code(client, backend):
+    """/who-am-i names the pod (Downward API) and the backend's code."""
+    backend.get(f"{BACKEND}/get-config", json={"code": "BACKEND-4242"})
+    response = client.get("/who-am-i")
+    assert response.status_code == 200
+    assert response.json() == {"name": POD, "code": "BACKEND-4242"}
+
+
+def test_who_am_i__uses_code_from_startup(client, backend):
+    """After /startup, /who-am-i answers from the cached code without another backend call."""
+    call = backend.get(f"{BACKEND}/get-config", json={"code": "BACKEND-4242"})
+    client.get("/startup")
+    assert client.get("/who-am-i").json()["code"] == "BACKEND-4242"
+    assert call.call_count == 1
+
+
+def test_who_am_i__keeps_serving_cached_code_when_backend_down(client, backend):
+    """Once known, the code is served even while the backend is unreachable."""
+    backend.get(f"{BACKEND}/get-config", json={"code": "BACKEND-4242"})
+    client.get("/startup")
+    backend.replace("GET", f"{BACKEND}/get-config", body=requests.ConnectionError())
+    response = client.get("/who-am-i")
+    assert response.status_code == 200
+    assert response.json()["code"] == "BACKEND-4242"
+
+
+def test_who_am_i__no_code_and_backend_down_is_json_503(client, backend):
+    """Without a code and without a backend, /who-am-i says so (never "not-initialized" with a 200)."""
+    backend.get(f"{BACKEND}/get-config", body=requests.ConnectionError())
+    response = client.get("/who-am-i")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["name"] == POD
+    assert body["code"] is None
+    assert "unreachable" in body["message"]
+
+
+def test_who_am_i__unknown_outside_kubernetes(client, backend, settings):
+    """Without POD_NAME the name is "unknown"."""
+    settings.POD_NAME = "unknown"
+    backend.get(f"{BACKEND}/get-config", json={"code": "BACKEND-4242"})
+    assert client.get("/who-am-i").json()["name"] == "unknown"
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "text/html", "text/plain", "application/json", "image/png"])
+def test_health__json_200_whatever_accept(client, backend, accept):
+    """/health answers JSON whatever the Accept header (the kubelet sends */*)."""
+    backend.get(f"{BACKEND}/ping", json={"status": "ok"})
+    headers = {"Accept": accept} if accept else {}
+    response = client.get("/health", headers=headers)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"status": "healthy"}
+
+
+@pytest.mark.parametrize(
+    ("mock_kwargs", "message"),
+    [
+        ({"body": requests.ConnectionError()}, "Unavailable: backend /ping unreachable: ConnectionError"),
+        ({"body": requests.ReadTimeout()}, "Unavailable: backend /ping timed out after 0.5 s"),
+        ({"status": 500}, "Unavailable: backend /ping answered HTTP 500"),
+    ],
+)
+def test_health__backend_failure_is_json_503(client, backend, mock_kwargs, message):
+    """A failing /ping makes /health 503 JSON naming the failed check and why."""
+    backend.get(f"{BACKEND}/ping", **mock_kwargs)
+    response = client.get("/health", headers={"Accept": "text/html"})
+    assert response.status_code == 503
+    assert response.json() == {"status": "unhealthy", "checks": {"BackendPing()": message}}
+
+
+def test_health__not_cached(client, backend):
+    """Probe answers must never be cached by anything in between."""
+    backend.get(f"{BACKEND}/ping", json={"status": "ok"})
+    assert "no-cache" in client.get("/health")["Cache-Control"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("post", "/health"), ("post", "/startup"), ("put", "/who-am-i")]
+)
+def test_wrong_method__json_405(client, method, path):
+    """Wrong methods get 405 JSON, also on the class-based health view."""
+    response = getattr(client, method)(path)
+    assert response.status_code == 405
+    assert response.json()["status"] == 405
+    assert "GET" in response["Allow"]
+
+
+def test_unknown_path__json_404(client):
+    """Unknown paths get 404 JSON."""
+    response = client.get("/admin/")
+    assert response.status_code == 404
+    assert response.json() == {"error": "No endpoint at /admin/", "status": 404}
+
+
+def test_host__foreign_host_is_json_400(client):
+    """The frontend refuses Host headers it does not answer to, with JSON."""
+    response = client.get("/health", HTTP_HOST="svc-backend.task-03.svc.cluster.local:5000")
+    assert response.status_code == 400
+    assert response.json()["status"] == 400

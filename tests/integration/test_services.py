@@ -1,0 +1,143 @@
+"""Both services as real gunicorn processes on free ports: workers, hosts, backend faults."""
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from .conftest import POD_NAME
+from .servers import free_port
+
+pytestmark = pytest.mark.integration
+
+# The frontend's backend calls are bounded by BACKEND_TIMEOUT (0.5 s); its answers must come well within
+# the probes' timeoutSeconds (2 s). This is the bound the tests hold it to.
+ANSWER_BOUND = 1.0
+
+
+def get_many(url, count, parallel=8):
+    """`count` GETs, `parallel` at a time, each on a new connection (so the kernel spreads them)."""
+    with ThreadPoolExecutor(parallel) as pool:
+        return list(pool.map(lambda _: requests.get(url, timeout=5), range(count)))
+
+
+def test_get_config__one_code_across_workers(start):
+    """Every worker of a multi-worker backend serves the same code, over many requests."""
+    backend = start("backend", WEB_CONCURRENCY=3)
+    responses = get_many(backend.url + "/get-config", 40)
+    assert {r.status_code for r in responses} == {200}
+    codes = {r.json()["code"] for r in responses}
+    assert len(codes) == 1
+    assert re.fullmatch(r"BACKEND-\d{4}", codes.pop())
+    assert len(backend.worker_pids("GET /get-config")) >= 2
+
+
+def test_get_config__config_code_env_pins_code(start):
+    """CONFIG_CODE (from the ConfigMap) is the code served."""
+    backend = start("backend", CONFIG_CODE="BACKEND-4242")
+    assert requests.get(backend.url + "/get-config", timeout=5).json()["code"] == "BACKEND-4242"
+
+
+def test_who_am_i__backend_code_from_every_worker(backend, frontend_for):
+    """After one /startup, every frontend worker answers /who-am-i with the backend's real code."""
+    frontend = frontend_for(backend.url, WEB_CONCURRENCY=3)
+    code = requests.get(backend.url + "/get-config", timeout=5).json()["code"]
+    assert requests.get(frontend.url + "/startup", timeout=5).json()["backend_code"] == code
+    responses = get_many(frontend.url + "/who-am-i", 40)
+    assert {r.status_code for r in responses} == {200}
+    assert {(r.json()["name"], r.json()["code"]) for r in responses} == {(POD_NAME, code)}
+    assert len(frontend.worker_pids("GET /who-am-i")) >= 2
+
+
+def test_health__ok_with_live_backend(backend, frontend_for):
+    """/health is 200 JSON while the backend answers /ping."""
+    frontend = frontend_for(backend.url)
+    response = requests.get(frontend.url + "/health", headers={"Accept": "*/*"}, timeout=5)
+    assert response.status_code == 200
+    assert response.json() == {"status": "healthy"}
+
+
+def timed_get(url):
+    started = time.monotonic()
+    response = requests.get(url, timeout=10)
+    return response, time.monotonic() - started
+
+
+def assert_clean_503(response, elapsed):
+    assert response.status_code == 503
+    assert response.headers["Content-Type"] == "application/json"
+    assert elapsed < ANSWER_BOUND, f"answered in {elapsed:.2f} s"
+    return response.json()
+
+
+@pytest.mark.parametrize("path", ["/health", "/startup"])
+def test_backend_stopped__probes_503_within_bound(backend, frontend_for, path):
+    """With the backend gone (connection refused), the probes answer 503 JSON at once."""
+    frontend = frontend_for(backend.url)
+    backend.terminate()
+    body = assert_clean_503(*timed_get(frontend.url + path))
+    assert "unreachable" in str(body)
+
+
+@pytest.mark.parametrize("path", ["/health", "/startup"])
+def test_backend_hung__probes_503_within_bound(backend, frontend_for, path):
+    """A frozen backend (accepts connections, never answers) gives 503 JSON within the bound."""
+    frontend = frontend_for(backend.url)
+    backend.signal_all(signal.SIGSTOP)
+    body = assert_clean_503(*timed_get(frontend.url + path))
+    assert "timed out after 0.5 s" in str(body)
+
+
+@pytest.fixture
+def junk_backend(tmp_path):
+    """A real HTTP server in the backend's place that answers 200 with HTML on every endpoint."""
+    for name in ("ping", "get-config"):
+        (tmp_path / name).write_text("<html>junk</html>")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            requests.get(url, timeout=1)
+            break
+        except requests.RequestException:
+            time.sleep(0.05)
+    yield url
+    process.kill()
+    process.wait()
+
+
+@pytest.mark.parametrize("path", ["/health", "/startup", "/who-am-i"])
+def test_backend_junk__probes_503(junk_backend, frontend_for, path):
+    """A backend answering non-JSON is a failure, reported as 503 JSON, not a crash."""
+    frontend = frontend_for(junk_backend)
+    body = assert_clean_503(*timed_get(frontend.url + path))
+    assert "not JSON" in str(body)
+
+
+@pytest.mark.parametrize(
+    "host", ["10.42.0.7:8080", "svc-frontend.task-03.svc.cluster.local:8080", "192.168.1.20:30080"]
+)
+def test_host__probe_and_service_hosts_served(backend, frontend_for, host):
+    """Host headers of a kubelet probe (pod IP), the Service name and the NodePort are served."""
+    frontend = frontend_for(backend.url, POD_IP="10.42.0.7", HOST_IP="192.168.1.20")
+    response = requests.get(frontend.url + "/health", headers={"Host": host}, timeout=5)
+    assert response.status_code == 200
+
+
+def test_host__foreign_host_refused(backend, frontend_for):
+    """A Host the pod does not answer to is a JSON 400 from a real server too."""
+    frontend = frontend_for(backend.url, POD_IP="10.42.0.7")
+    response = requests.get(frontend.url + "/health", headers={"Host": "10.42.0.8:8080"}, timeout=5)
+    assert response.status_code == 400
+    assert response.json()["status"] == 400
