@@ -15,8 +15,8 @@ preload_app = True
 accesslog = "-"
 errorlog = "-"
 
-# On SIGTERM, in-flight requests get this long to finish. terminationGracePeriodSeconds (30 s) covers it
-# with room to spare: the backend has no preStop work of its own.
+# On SIGTERM, in-flight requests get this long to finish. With the preStop sleep before SIGTERM (5 s,
+# kustomize/base/deployment-backend.yaml) that is 25 s of the 30 s terminationGracePeriodSeconds.
 graceful_timeout = 20
 # Worker heartbeat files go to memory, not to the (read-only) root filesystem.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - tmpfs, ours alone

@@ -1,0 +1,249 @@
+"""Both kustomizations render, validate strictly against the Kubernetes API schemas, hold exactly
+the expected objects in namespace task-03, and the k3s overlay changes only what differs on k3s."""
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+KUSTOMIZE = REPO / "kustomize"
+BASE_DIR = KUSTOMIZE / "base"
+OVERLAY_DIR = KUSTOMIZE / "overlays" / "k3s"
+NAMESPACE = "task-03"
+
+K8S_VERSIONS = ("1.30", "1.32", "1.35")
+VALIDATE_INSTALL_HINT = "pip install kubernetes-validate==1.37.0"
+APPS = ("backend", "frontend")
+RECOMMENDED_LABELS = {
+    "app.kubernetes.io/part-of": "task-03",
+    "app.kubernetes.io/managed-by": "kustomize",
+}
+
+
+@pytest.fixture(scope="module")
+def kubernetes_validate(skip_or_fail):
+    """A callable running `kubernetes-validate --strict` on a file (offline: it ships schemas)."""
+    try:
+        import kubernetes_validate  # noqa: F401
+    except ImportError:
+        skip_or_fail(f"kubernetes-validate is not installed: {VALIDATE_INSTALL_HINT}")
+    return run_kubernetes_validate
+
+
+def run_kubernetes_validate(path, version: str) -> subprocess.CompletedProcess:
+    """`kubernetes-validate --strict --quiet -k <version> <path>`, run with this Python."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kubernetes_validate",
+            "--strict",
+            "--quiet",
+            "--kubernetes-version",
+            version,
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def kinds_and_names(rendered) -> set[tuple[str, str]]:
+    """(kind, name) of every rendered object, with the ConfigMap's hash suffix cut off."""
+    out = set()
+    for obj in rendered.objects:
+        name = obj["metadata"]["name"]
+        if obj["kind"] == "ConfigMap":
+            name = name.rsplit("-", 1)[0]
+        out.add((obj["kind"], name))
+    return out
+
+
+EXPECTED_OBJECTS = {
+    ("Namespace", NAMESPACE),
+    ("ConfigMap", "backend-config"),
+    ("Deployment", "backend"),
+    ("Deployment", "frontend"),
+    ("Service", "svc-backend"),
+    ("Service", "svc-frontend"),
+}
+
+
+def test_base__renders_the_six_objects(base):
+    """kustomize/base renders the Namespace, the generated ConfigMap, 2 Deployments, 2 Services."""
+    assert kinds_and_names(base) == EXPECTED_OBJECTS
+
+
+def test_overlay__renders_the_six_objects(overlay):
+    """kustomize/overlays/k3s renders the same six objects as the base."""
+    assert kinds_and_names(overlay) == EXPECTED_OBJECTS
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_overlay__validates_strictly(overlay, kubernetes_validate, tmp_path, version):
+    """The rendered overlay passes kubernetes-validate --strict for this Kubernetes version."""
+    rendered = tmp_path / "overlay.yaml"
+    rendered.write_text(overlay.text)
+    result = kubernetes_validate(rendered, version)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_base__validates_strictly(base, kubernetes_validate, tmp_path, version):
+    """The rendered base passes kubernetes-validate --strict for this Kubernetes version."""
+    rendered = tmp_path / "base.yaml"
+    rendered.write_text(base.text)
+    result = kubernetes_validate(rendered, version)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_strict_validation__rejects_an_unknown_field(overlay, kubernetes_validate, tmp_path):
+    """A misspelt field in a Deployment fails strict validation, so the checks above can fail."""
+    broken = copy.deepcopy(overlay.get("Deployment", "frontend"))
+    broken["spec"]["template"]["spec"]["containers"][0]["livenessProbes"] = {}
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(broken))
+    result = kubernetes_validate(path, K8S_VERSIONS[-1])
+    assert result.returncode != 0
+    assert "livenessProbes" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("directory", [BASE_DIR, OVERLAY_DIR], ids=["base", "k3s"])
+def test_kustomization__declares_apiversion_and_kind(directory):
+    """Every kustomization.yaml names its apiVersion and kind."""
+    doc = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    assert doc["apiVersion"] == "kustomize.config.k8s.io/v1beta1"
+    assert doc["kind"] == "Kustomization"
+
+
+def test_kustomization__uses_no_deprecated_fields():
+    """No kustomization uses commonLabels, patchesStrategicMerge, patchesJson6902 or vars."""
+    deprecated = {"commonLabels", "patchesStrategicMerge", "patchesJson6902", "vars", "bases"}
+    for path in KUSTOMIZE.rglob("kustomization.yaml"):
+        used = deprecated & set(yaml.safe_load(path.read_text()))
+        assert not used, f"{path.relative_to(REPO)} uses {sorted(used)}"
+
+
+def test_base__one_resource_per_file_named_by_kind():
+    """Each base resource file holds one object whose kind (and app) its file name spells."""
+    doc = yaml.safe_load((BASE_DIR / "kustomization.yaml").read_text())
+    for name in doc["resources"]:
+        objects = [o for o in yaml.safe_load_all((BASE_DIR / name).read_text()) if o]
+        assert len(objects) == 1, f"{name} holds {len(objects)} objects"
+        kind = objects[0]["kind"].lower()
+        assert name == f"{kind}.yaml" or name.startswith(f"{kind}-"), name
+    assert sorted(doc["resources"]) == sorted(
+        [
+            "namespace.yaml",
+            "deployment-backend.yaml",
+            "service-backend.yaml",
+            "deployment-frontend.yaml",
+            "service-frontend.yaml",
+        ]
+    )
+
+
+def test_objects__live_in_namespace_task_03(overlay):
+    """Every namespaced object is in task-03, and the Namespace task-03 itself is rendered."""
+    assert overlay.get("Namespace", NAMESPACE)
+    for obj in overlay.objects:
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == NAMESPACE, obj["metadata"]["name"]
+
+
+def test_objects__carry_the_recommended_labels(overlay):
+    """Every object, and every pod template, has app.kubernetes.io/part-of and managed-by."""
+    for obj in overlay.objects:
+        labels = obj["metadata"].get("labels", {})
+        assert RECOMMENDED_LABELS.items() <= labels.items(), obj["metadata"]["name"]
+    for deployment in overlay.of_kind("Deployment"):
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert RECOMMENDED_LABELS.items() <= labels.items()
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_deployment__selector_is_only_app_label(overlay, app):
+    """The Deployment selects pods by `app: <app>` alone; the recommended labels stay out of it."""
+    deployment = overlay.get("Deployment", app)
+    assert deployment["spec"]["selector"] == {"matchLabels": {"app": app}}
+    template_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert template_labels["app"] == app
+    assert template_labels["app.kubernetes.io/name"] == app
+    assert deployment["metadata"]["labels"]["app"] == app
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_service__selector_is_only_app_label(overlay, app):
+    """svc-<app> selects `app: <app>` alone, matching the Deployment's pod template."""
+    service = overlay.get("Service", f"svc-{app}")
+    assert service["spec"]["selector"] == {"app": app}
+    template_labels = overlay.get("Deployment", app)["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= template_labels.items()
+
+
+def test_configmap__holds_a_fixed_backend_code(overlay, backend_container):
+    """The generated ConfigMap carries CONFIG_CODE=BACKEND-NNNN and the backend reads it by hash."""
+    (configmap,) = overlay.of_kind("ConfigMap")
+    name = configmap["metadata"]["name"]
+    assert name.startswith("backend-config-") and len(name) > len("backend-config-")
+    code = configmap["data"]["CONFIG_CODE"]
+    assert code.startswith("BACKEND-") and code.removeprefix("BACKEND-").isdigit()
+    env = {item["name"]: item for item in backend_container["env"]}
+    assert env["CONFIG_CODE"]["valueFrom"]["configMapKeyRef"] == {
+        "name": name,
+        "key": "CONFIG_CODE",
+    }
+
+
+def without_k3s_changes(obj: dict) -> dict:
+    """A copy of an overlay object with the k3s overlay's intended changes taken out."""
+    obj = copy.deepcopy(obj)
+    if obj["kind"] == "Deployment":
+        for container in obj["spec"]["template"]["spec"]["containers"]:
+            container.pop("imagePullPolicy", None)
+    if obj["kind"] == "Service" and obj["metadata"]["name"] == "svc-frontend":
+        for port in obj["spec"]["ports"]:
+            port.pop("nodePort", None)
+    return obj
+
+
+def test_overlay__changes_only_pull_policy_and_node_port(base, overlay):
+    """Take out imagePullPolicy and nodePort and the overlay equals the base object for object."""
+    assert [without_k3s_changes(o) for o in overlay.objects] == base.objects
+
+
+def test_base__sets_no_pull_policy_or_node_port(base):
+    """The base leaves imagePullPolicy and nodePort to overlays (they are cluster-specific)."""
+    for deployment in base.of_kind("Deployment"):
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            assert "imagePullPolicy" not in container
+    for service in base.of_kind("Service"):
+        assert all("nodePort" not in port for port in service["spec"]["ports"])
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_overlay__never_pulls_the_local_image(overlay, app):
+    """On k3s containers[0] runs the imported <app>:latest with imagePullPolicy Never."""
+    container = overlay.get("Deployment", app)["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == f"{app}:latest"
+    assert container["imagePullPolicy"] == "Never"
+
+
+def test_overlay__uses_patches_and_images_only():
+    """The k3s kustomization holds resources, images for both apps and strategic-merge patches."""
+    doc = yaml.safe_load((OVERLAY_DIR / "kustomization.yaml").read_text())
+    assert set(doc) == {"apiVersion", "kind", "resources", "images", "patches"}
+    assert doc["resources"] == ["../../base"]
+    assert {image["name"]: image["newTag"] for image in doc["images"]} == {
+        "backend": "latest",
+        "frontend": "latest",
+    }
+    for patch in doc["patches"]:
+        assert set(patch) == {"path"}, "strategic-merge patch files only"
+        assert (OVERLAY_DIR / patch["path"]).is_file()
