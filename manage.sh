@@ -28,6 +28,17 @@ ensure_venv() {
     echo "$want" >"$stamp"
 }
 
+# checkov gets a venv of its own: its pins clash with requirements-dev.txt.
+ensure_checkov() {
+    local venv="$VENV/checkov" stamp="$VENV/checkov/.requirements.sha256" want
+    want=$(sha256sum "$ROOT/requirements-checkov.txt" | cut -d' ' -f1)
+    [[ -x "$venv/bin/checkov" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && return
+    say "setting up $venv (checkov, about 1 min)"
+    [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/requirements-checkov.txt"
+    echo "$want" >"$stamp"
+}
+
 # The container tests need podman; install it where we can (root with apt), as CI does.
 ensure_container_tools() {
     local missing=() pkg
@@ -108,6 +119,7 @@ cmd_lint() {
 # pytest runs once per Django project (each has its own settings), then once for everything else.
 cmd_test() {
     ensure_venv
+    ensure_checkov
     ensure_container_tools
     cmd_lint
     local log status=0

@@ -19,6 +19,6 @@ errorlog = "-"
 # kustomize/base/deployment-backend.yaml) that is 25 s of the 30 s terminationGracePeriodSeconds.
 graceful_timeout = 20
 # Worker heartbeat files go to memory, not to the (read-only) root filesystem.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - tmpfs, ours alone
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108  # nosec B108 - tmpfs, ours alone
 # gunicorn >= 25 opens a control socket under $HOME by default; nothing uses it, and $HOME is read-only.
 control_socket_disable = True

@@ -20,7 +20,7 @@ errorlog = "-"
 #   total                                                 <= 24 s  < 30 s, so SIGKILL never cuts it short.
 graceful_timeout = 15
 # Worker heartbeat files go to memory, not to the (read-only) root filesystem.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - tmpfs, ours alone
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108  # nosec B108 - tmpfs, ours alone
 # gunicorn >= 25 opens a control socket under $HOME by default; nothing uses it, and $HOME is read-only.
 control_socket_disable = True
 

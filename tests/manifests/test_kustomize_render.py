@@ -18,6 +18,8 @@ NAMESPACE = "task-03"
 K8S_VERSIONS = ("1.30", "1.32", "1.35")
 VALIDATE_INSTALL_HINT = "pip install kubernetes-validate==1.37.0"
 APPS = ("backend", "frontend")
+# The overlay's Deployments carry checkov skip annotations (see test_policy_checkov.py).
+CHECKOV_SKIP_PREFIX = "checkov.io/skip"
 RECOMMENDED_LABELS = {
     "app.kubernetes.io/part-of": "task-03",
     "app.kubernetes.io/managed-by": "kustomize",
@@ -72,16 +74,18 @@ EXPECTED_OBJECTS = {
     ("Deployment", "frontend"),
     ("Service", "svc-backend"),
     ("Service", "svc-frontend"),
+    ("NetworkPolicy", "backend"),
+    ("NetworkPolicy", "frontend"),
 }
 
 
-def test_base__renders_the_six_objects(base):
-    """kustomize/base renders the Namespace, the generated ConfigMap, 2 Deployments, 2 Services."""
+def test_base__renders_the_eight_objects(base):
+    """kustomize/base renders the Namespace, the ConfigMap, 2 Deployments, 2 Services, 2 NetworkPolicies."""
     assert kinds_and_names(base) == EXPECTED_OBJECTS
 
 
-def test_overlay__renders_the_six_objects(overlay):
-    """kustomize/overlays/k3s renders the same six objects as the base."""
+def test_overlay__renders_the_eight_objects(overlay):
+    """kustomize/overlays/k3s renders the same eight objects as the base."""
     assert kinds_and_names(overlay) == EXPECTED_OBJECTS
 
 
@@ -145,6 +149,8 @@ def test_base__one_resource_per_file_named_by_kind():
             "service-backend.yaml",
             "deployment-frontend.yaml",
             "service-frontend.yaml",
+            "networkpolicy-backend.yaml",
+            "networkpolicy-frontend.yaml",
         ]
     )
 
@@ -205,6 +211,11 @@ def without_k3s_changes(obj: dict) -> dict:
     """A copy of an overlay object with the k3s overlay's intended changes taken out."""
     obj = copy.deepcopy(obj)
     if obj["kind"] == "Deployment":
+        annotations = obj["metadata"].get("annotations", {})
+        for key in [key for key in annotations if key.startswith(CHECKOV_SKIP_PREFIX)]:
+            del annotations[key]
+        if not annotations:
+            obj["metadata"].pop("annotations", None)
         for container in obj["spec"]["template"]["spec"]["containers"]:
             container.pop("imagePullPolicy", None)
     if obj["kind"] == "Service" and obj["metadata"]["name"] == "svc-frontend":
@@ -213,8 +224,8 @@ def without_k3s_changes(obj: dict) -> dict:
     return obj
 
 
-def test_overlay__changes_only_pull_policy_and_node_port(base, overlay):
-    """Take out imagePullPolicy and nodePort and the overlay equals the base object for object."""
+def test_overlay__changes_only_pull_policy_node_port_and_checkov_skips(base, overlay):
+    """Take out pull policy, nodePort and checkov skips and the overlay equals the base object for object."""
     assert [without_k3s_changes(o) for o in overlay.objects] == base.objects
 
 
