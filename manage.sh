@@ -8,7 +8,7 @@ PY="$VENV/bin/python"
 NAMESPACE=task-03
 OVERLAY="$ROOT/kustomize/overlays/k3s"
 # Debian packages the container tests need (podman runs the images as the kubelet would).
-E2E_PACKAGES=(podman runc debootstrap)
+E2E_PACKAGES=(podman runc debootstrap netavark aardvark-dns iptables ca-certificates)
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -43,12 +43,12 @@ ensure_checkov() {
 ensure_container_tools() {
     local missing=() pkg
     for pkg in "${E2E_PACKAGES[@]}"; do
-        command -v "$pkg" >/dev/null || missing+=("$pkg")
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
     done
     ((${#missing[@]} == 0)) && return
     if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
         say "installing ${missing[*]} (for the container tests)"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${E2E_PACKAGES[@]}" >/dev/null
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${E2E_PACKAGES[@]}" >/dev/null
     else
         say "missing ${missing[*]}: the container tests will say so (sudo apt-get install ${E2E_PACKAGES[*]})"
     fi
