@@ -13,6 +13,10 @@ pytestmark = pytest.mark.integration
 
 GRACEFUL_TIMEOUT = 15  # frontend_site/gunicorn.conf.py
 GAME_OVER_TIMEOUT = 2.0  # frontend settings default
+# These tests prove what shutdown waits for, not how fast it is (bench/ measures that): an idle frontend
+# or one whose backend refuses connections must not sit out graceful_timeout or GAME_OVER_TIMEOUT. The
+# slack covers a loaded 2-core CI machine.
+PROMPT = 4.0
 
 
 def game_over_lines(backend):
@@ -45,29 +49,29 @@ def test_sigterm__inflight_request_completes_then_game_over_once(backend, fronte
 
 
 def test_sigterm__idle_frontend_exits_fast(backend, frontend_for):
-    """An idle frontend exits 0 within a second of SIGTERM, game-over delivered."""
+    """An idle frontend exits 0 without sitting out graceful_timeout, game-over delivered."""
     frontend = frontend_for(backend.url)
     code, seconds = frontend.terminate()
     assert code == 0
-    assert seconds < 1.5, f"exit took {seconds:.2f} s"
+    assert seconds < PROMPT, f"exit took {seconds:.2f} s"
     assert game_over_lines(backend) == (1, 1)
 
 
 def test_sigterm__backend_stopped_still_exits(backend, frontend_for):
-    """With the backend gone, shutdown is not held up: exit 0 at once, the failure logged."""
-    frontend = frontend_for(backend.url)
+    """With the backend gone, shutdown is not held up by GAME_OVER_TIMEOUT: exit 0, the failure logged."""
+    frontend = frontend_for(backend.url, GAME_OVER_TIMEOUT=10)
     backend.terminate()
     code, seconds = frontend.terminate()
     assert code == 0
-    assert seconds < 1.5, f"exit took {seconds:.2f} s"
+    assert seconds < PROMPT, f"exit took {seconds:.2f} s"
     assert "game-over not delivered" in frontend.output()
 
 
 def test_sigterm__backend_hung_exits_within_game_over_timeout(backend, frontend_for):
     """With a frozen backend, the game-over POST gives up after GAME_OVER_TIMEOUT and the pod still exits."""
-    frontend = frontend_for(backend.url, GAME_OVER_TIMEOUT=1)
+    frontend = frontend_for(backend.url, GAME_OVER_TIMEOUT=2)
     backend.signal_all(signal.SIGSTOP)
     code, seconds = frontend.terminate()
     assert code == 0
-    assert 1.0 <= seconds < 2.5, f"exit took {seconds:.2f} s"
+    assert 2.0 <= seconds < 2.0 + PROMPT, f"exit took {seconds:.2f} s"
     assert "game-over not delivered" in frontend.output()
