@@ -2,7 +2,7 @@
 
 import secrets
 
-from backend_site.shared import allowed_hosts, env_bool, env_str
+from backend_site.shared import allowed_hosts, env_bool, env_str, stdout_logging
 
 DEBUG = env_bool("DJANGO_DEBUG")
 # Nothing here is signed (no sessions, CSRF, auth or messages), so a key made anew on each start breaks
@@ -27,16 +27,4 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 # ConfigMap, so it also survives restarts of the pod.
 CONFIG_CODE = env_str("CONFIG_CODE") or f"BACKEND-{secrets.randbelow(9000) + 1000}"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "[%(name)s] %(levelname)s %(message)s"}},
-    "handlers": {
-        "stdout": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",
-            "formatter": "plain",
-        }
-    },
-    "loggers": {"backend": {"handlers": ["stdout"], "level": "INFO"}},
-}
+LOGGING = stdout_logging("backend")

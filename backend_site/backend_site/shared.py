@@ -63,6 +63,23 @@ def allowed_hosts(service):
     return names + [ip if ":" not in ip else f"[{ip}]" for ip in pod_ips if ip]
 
 
+def stdout_logging(logger_name):
+    """LOGGING that sends the app's own logger to stdout, beside gunicorn's access log (kubectl logs)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "[%(name)s] %(levelname)s %(message)s"}},
+        "handlers": {
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+                "formatter": "plain",
+            }
+        },
+        "loggers": {logger_name: {"handlers": ["stdout"], "level": "INFO"}},
+    }
+
+
 def error_response(status, message, **extra):
     """The one shape of every error body: {"error": ..., "status": ...}."""
     return JsonResponse({"error": message, "status": status, **extra}, status=status)

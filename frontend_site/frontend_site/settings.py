@@ -2,7 +2,7 @@
 
 import secrets
 
-from frontend_site.shared import allowed_hosts, env_bool, env_float, env_str
+from frontend_site.shared import allowed_hosts, env_bool, env_float, env_str, stdout_logging
 
 DEBUG = env_bool("DJANGO_DEBUG")
 # Nothing here is signed (no sessions, CSRF, auth or messages), so a key made anew on each start breaks
@@ -29,16 +29,4 @@ GAME_OVER_TIMEOUT = env_float("GAME_OVER_TIMEOUT", 2.0)
 # Downward API (metadata.name); "unknown" outside Kubernetes.
 POD_NAME = env_str("POD_NAME", "unknown")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "[%(name)s] %(levelname)s %(message)s"}},
-    "handlers": {
-        "stdout": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",
-            "formatter": "plain",
-        }
-    },
-    "loggers": {"frontend": {"handlers": ["stdout"], "level": "INFO"}},
-}
+LOGGING = stdout_logging("frontend")
