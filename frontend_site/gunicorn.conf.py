@@ -6,7 +6,18 @@ wsgi_app = "frontend_site.wsgi:application"
 bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = int(os.environ.get("GUNICORN_THREADS", "32"))
+# Slow clients: a gthread worker gives a connection a thread until its request has fully arrived (there is
+# no read timeout), and keeps accepting while all its threads are taken, queueing new connections - the
+# kubelet's probes too - behind them. Capped at one connection per thread, a full worker stops accepting and
+# a probe goes to a worker with a thread free: workers x threads - 2 probes = 62 slow clients still leave
+# the probes answering (tests/integration/test_faults.py). With no connection to spare for idle ones,
+# keep-alive is off.
+worker_connections = threads
+keepalive = 0
+# Nothing proxies to this pod, so no client's forwarding headers are trusted (gunicorn trusts 127.0.0.1 by
+# default, and answers a SCRIPT_NAME header from there that does not match the path with a 500).
+forwarded_allow_ips = ""
 # Load Django once in the master before forking: shared memory pages, and on_exit can use the settings.
 preload_app = True
 

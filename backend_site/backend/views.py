@@ -29,6 +29,10 @@ def ping(request):
 @require_POST
 def game_over(request):
     """A frontend says it is shutting down. The body is optional and ignored, but bounded."""
+    if "Transfer-Encoding" in request.headers:
+        # Django bounds a body by its Content-Length only: a chunked one would be read whole, whatever its
+        # size. No caller needs one (the body is ignored), so it is refused before it is read.
+        return error_response(411, "Send the body with a Content-Length, or none")
     try:
         request.body  # noqa: B018 - reading it enforces DATA_UPLOAD_MAX_MEMORY_SIZE
     except RequestDataTooBig:

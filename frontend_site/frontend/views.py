@@ -43,5 +43,6 @@ class HealthView(HealthCheckView):
             results = await asyncio.gather(*(check.get_result(executor) for check in self.get_checks()))
         failures = {repr(result.check): str(result.error) for result in results if result.error}
         if failures:
-            return JsonResponse({"status": "unhealthy", "checks": failures}, status=503)
+            body = {"status": "unhealthy", "error": "; ".join(failures.values()), "checks": failures}
+            return JsonResponse(body, status=503)
         return JsonResponse({"status": "healthy"})

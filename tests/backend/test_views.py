@@ -91,6 +91,15 @@ def test_game_over__oversized_body_is_413(client):
     assert "larger than" in response.json()["error"]
 
 
+def test_game_over__chunked_body_is_411(client):
+    """A chunked body (no Content-Length, so no size bound) is refused before it is read."""
+    response = client.post(
+        "/game-over", data=b"x", content_type="text/plain", HTTP_TRANSFER_ENCODING="chunked"
+    )
+    assert response.status_code == 411
+    assert response.json()["status"] == 411
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [("post", "/get-config"), ("put", "/ping"), ("delete", "/ping"), ("get", "/game-over")],

@@ -111,7 +111,11 @@ def test_health__backend_failure_is_json_503(client, backend, mock_kwargs, messa
     backend.get(f"{BACKEND}/ping", **mock_kwargs)
     response = client.get("/health", headers={"Accept": "text/html"})
     assert response.status_code == 503
-    assert response.json() == {"status": "unhealthy", "checks": {"BackendPing()": message}}
+    assert response.json() == {
+        "status": "unhealthy",
+        "error": message,
+        "checks": {"BackendPing()": message},
+    }
 
 
 def test_health__not_cached(client, backend):

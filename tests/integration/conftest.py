@@ -9,11 +9,14 @@ POD_NAME = "frontend-5d9c7b6f4-x8k2p"
 
 @pytest.fixture
 def start(tmp_path):
-    """Start a service: start("backend", WEB_CONCURRENCY=3); every one started is stopped afterwards."""
+    """Start a service: start("backend", WEB_CONCURRENCY=3); every one started is stopped afterwards.
+
+    `port=` puts it on a given port, e.g. where a stand-in or an earlier instance of it was.
+    """
     started = []
 
-    def _start(service, ready_path="/ping", **env):
-        server = Gunicorn(service, tmp_path, **env)
+    def _start(service, ready_path="/ping", port=None, **env):
+        server = Gunicorn(service, tmp_path, port=port, **env)
         started.append(server)
         return server.start(ready_path=ready_path)
 
