@@ -1,0 +1,144 @@
+"""An emulated one-node cluster for one test: a podman network standing in for the pod network.
+
+Pods get static IPs on the network (so POD_IP is known when the container is created, as the Downward API
+has it); the network's gateway plays the node (status.hostIP). Services are DNS names only: each pod a
+Service selects gets the Service's names as network aliases (svc-backend, svc-backend.task-03,
+svc-backend.task-03.svc, svc-backend.task-03.svc.cluster.local), and containers get the pod's DNS search
+path, so the names resolve in containers as they do in a pod. Differences from kube-proxy: there is no
+ClusterIP, so a Service's port must equal its targetPort, and while no pod backs a Service its name does not
+resolve (NXDOMAIN) where Kubernetes would resolve it and refuse the connection - both fail fast.
+"""
+
+import ipaddress
+import json
+import secrets
+import socket
+
+from . import podman as pm
+from . import traffic
+from .kubelet import Pod
+from .podspec import CLUSTER_DOMAIN, UnsupportedField
+
+
+class Cluster:
+    def __init__(self, manifests, session, name):
+        self.manifests = manifests
+        self.session = session
+        self.prefix = f"e2e-{session}-{name}"
+        self.network = f"{self.prefix}-{secrets.token_hex(2)}"
+        self.node_name = socket.gethostname()
+        self.pods = []
+        namespaces = {d["metadata"].get("namespace", "default") for d in manifests.of_kind("Deployment")}
+        if len(namespaces) != 1:
+            raise UnsupportedField(f"Deployments in several namespaces: {sorted(namespaces)}")
+        self.namespace = namespaces.pop()
+        self._image_users = {}
+        pm.podman("network", "create", *pm.labels(session), self.network)
+        info = json.loads(pm.podman("network", "inspect", self.network).stdout)[0]
+        subnet = info["subnets"][0]
+        self.host_ip = subnet["gateway"]
+        self._free_ips = (
+            str(ip) for ip in ipaddress.ip_network(subnet["subnet"]).hosts() if ip.packed[-1] >= 10
+        )
+
+    def run_pod(self, deployment):
+        """Create a pod of the Deployment (as its ReplicaSet would) and start it; returns the Pod."""
+        plan = self.manifests.pod_plan(deployment)
+        pod = Pod(self, plan, next(self._free_ips))
+        self.pods.append(pod)
+        return pod.start()
+
+    def pod(self, deployment):
+        """The live pod of a Deployment (the latest one created)."""
+        for pod in reversed(self.pods):
+            if pod.plan.deployment == deployment and not pod.gone.is_set():
+                return pod
+        raise LookupError(f"no live pod of {deployment}")
+
+    def service_get(self, service, path, timeout=5.0):
+        """GET through a Service's name, as a client of it: to the published port of the live pod it
+        selects, with `Host: <service>.<namespace>.svc.cluster.local:<port>`."""
+        spec = self.manifests.get("Service", service)["spec"]
+        port = spec["ports"][0]["port"]
+        for pod in reversed(self.pods):
+            selected = all(pod.plan.labels.get(k) == v for k, v in spec["selector"].items())
+            if selected and not pod.gone.is_set():
+                host = f"{service}.{self.namespace}.svc.{CLUSTER_DOMAIN}:{port}"
+                return traffic.get(pod.host_ports[pod.plan.port_number(port)], path, host, timeout)
+        raise LookupError(f"no live pod behind Service {service}")
+
+    def service_aliases(self, plan):
+        """DNS names of every Service selecting this pod; refuses what DNS alone cannot emulate."""
+        names = []
+        for service in self.manifests.services_selecting(plan.namespace, plan.labels):
+            name = service["metadata"]["name"]
+            for port in service["spec"]["ports"]:
+                target = plan.port_number(port.get("targetPort", port["port"]))
+                if target != port["port"]:
+                    raise UnsupportedField(
+                        f"Service {name}: port {port['port']} -> targetPort {target} needs a proxy"
+                    )
+            fqdn = f"{name}.{plan.namespace}.svc.{CLUSTER_DOMAIN}"
+            names += [name, f"{name}.{plan.namespace}", f"{name}.{plan.namespace}.svc", fqdn]
+        return names
+
+    def run_args(self, pod, container):
+        """Everything after `podman run` for the current container of `pod`."""
+        plan = pod.plan
+        env = plan.env(pod.downward)
+        command, args = plan.command_and_args(env)
+        namespace = plan.namespace
+        run = [
+            "--detach",
+            "--name",
+            container,
+            *pm.labels(self.session),
+            "--label",
+            f"io.task03.e2e.pod={pod.name}",
+        ]
+        run += ["--pull", plan.pull_policy(), "--log-driver", "k8s-file", *pm.RLIMITS]
+        run += ["--hostname", pod.name, "--network", self.network, "--ip", pod.ip]
+        for alias in self.service_aliases(plan):
+            run += ["--network-alias", alias]
+        run += self._dns_args(namespace)
+        for container_port, host_port in pod.host_ports.items():
+            run += ["--publish", f"127.0.0.1:{host_port}:{container_port}"]
+        run += plan.security_args(self._image_user(plan.image))
+        run += plan.volume_args()
+        run += plan.resource_args()
+        for key, value in env.items():
+            run += ["--env", f"{key}={value}"]
+        if command is not None:
+            run += ["--entrypoint", json.dumps(command)]
+        return [*run, plan.image, *args]
+
+    def run_client(self, image, command, timeout=60):
+        """A throwaway client pod in the namespace, like `kubectl run test --rm --image=... -- curl ...`."""
+        name = f"{self.prefix}-client-{secrets.token_hex(2)}"
+        run = ["--rm", "--name", name, *pm.labels(self.session), "--pull", "never", *pm.RLIMITS]
+        run += ["--network", self.network, *self._dns_args(self.namespace)]
+        return pm.podman("run", *run, image, *command, timeout=timeout, check=False)
+
+    def _dns_args(self, namespace):
+        """The pod's resolv.conf as the kubelet writes it for dnsPolicy ClusterFirst."""
+        args = []
+        for search in (f"{namespace}.svc.{CLUSTER_DOMAIN}", f"svc.{CLUSTER_DOMAIN}", CLUSTER_DOMAIN):
+            args += ["--dns-search", search]
+        return [*args, "--dns-option", "ndots:5"]
+
+    def _image_user(self, image):
+        if image not in self._image_users:
+            result = pm.podman("image", "inspect", "--format", "{{.Config.User}}", image, check=False)
+            if result.returncode != 0:
+                # imagePullPolicy Never and no such image: the kubelet's ErrImageNeverPull.
+                raise pm.PodmanError(
+                    f"image {image} is not present and may not be pulled: {result.stderr.strip()}"
+                )
+            self._image_users[image] = result.stdout.strip()
+        return self._image_users[image]
+
+    def close(self):
+        """Remove every pod and the network, whatever state they are in."""
+        for pod in self.pods:
+            pod.remove()
+        pm.podman("network", "rm", "--force", self.network, check=False)

@@ -1,0 +1,64 @@
+"""The harness itself: what it cannot emulate, it refuses by name (no podman needed for these)."""
+
+import copy
+
+import pytest
+
+from .harness.podspec import Manifests, UnsupportedField
+
+DEPLOYMENT = {
+    "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "task-03"},
+    "spec": {
+        "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {
+                "automountServiceAccountToken": False,
+                "containers": [
+                    {
+                        "name": "web",
+                        "image": "web:1",
+                        "ports": [{"containerPort": 8080, "name": "http"}],
+                        "env": [
+                            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+                        ],
+                        "livenessProbe": {"httpGet": {"path": "/health", "port": "http"}},
+                    }
+                ],
+            },
+        }
+    },
+}
+
+
+def container(deployment):
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+
+
+MUTATIONS = {
+    "exec probe": lambda d: container(d).update(readinessProbe={"exec": {"command": ["true"]}}),
+    "sidecar": lambda d: d["spec"]["template"]["spec"]["containers"].append({"name": "x", "image": "x"}),
+    "hostPath volume": lambda d: d["spec"]["template"]["spec"].update(
+        volumes=[{"name": "v", "hostPath": {}}]
+    ),
+    "unknown container field": lambda d: container(d).update(stdin=True),
+    "service account token": lambda d: d["spec"]["template"]["spec"].pop("automountServiceAccountToken"),
+    "httpGet preStop": lambda d: container(d).update(lifecycle={"preStop": {"httpGet": {"port": 8080}}}),
+}
+
+
+def test_pod_plan__translates_a_plain_template():
+    """A template with only known fields becomes a plan: named probe port resolved, API defaults applied."""
+    plan = Manifests([DEPLOYMENT]).pod_plan("web")
+    probe = plan.probes["liveness"]
+    assert (probe.port, probe.period, probe.timeout, probe.failure_threshold) == (8080, 10, 1, 3)
+    assert plan.grace == 30 and plan.pull_policy() == "missing"
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS)
+def test_pod_plan__refuses_what_it_cannot_emulate(mutation):
+    """Each field the e2e kubelet does not emulate stops the run with UnsupportedField."""
+    deployment = copy.deepcopy(DEPLOYMENT)
+    MUTATIONS[mutation](deployment)
+    with pytest.raises(UnsupportedField):
+        Manifests([deployment]).pod_plan("web")
