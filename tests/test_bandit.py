@@ -5,14 +5,13 @@ bandit reads its settings from pyproject.toml ([tool.bandit], if present), like 
 """
 
 import json
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.prerequisites import find_tool, skip_or_fail
 
 REPO = Path(__file__).resolve().parents[1]
 SCANNED = ("backend_site", "frontend_site", "tools")
@@ -25,16 +24,10 @@ NOSEC_WITH_IDS = re.compile(r"^:?\s*B\d{3}(\s*,\s*B\d{3})*\b")
 
 def bandit_path() -> str:
     """bandit on PATH or beside this Python; skipped outside CI when missing, a failure under CI=true."""
-    found = shutil.which("bandit")
-    beside = Path(sys.executable).parent / "bandit"
-    if found:
-        return found
-    if beside.is_file():
-        return str(beside)
-    reason = f"bandit not found on PATH or in the venv: {INSTALL_HINT}"
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"{reason} (CI=true: missing prerequisites fail the run)", pytrace=False)
-    pytest.skip(f"{reason} (skipped outside CI; CI=true makes this a failure)")
+    found = find_tool("bandit")
+    if not found:
+        skip_or_fail(f"bandit not found on PATH or in the venv: {INSTALL_HINT}")
+    return found
 
 
 def run_bandit(bandit: str, *targets: str, cwd: Path = REPO) -> dict:

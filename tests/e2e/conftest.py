@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from tests.prerequisites import skip_or_fail
+
 from .harness import podman as pm
 from .harness.cluster import Cluster
 from .harness.images import IMAGES, build_images, ensure_base_image
@@ -22,16 +24,6 @@ from .harness.podspec import Manifests, render_overlay
 
 MEASUREMENTS = []  # (what, value, unit), printed by pytest_terminal_summary
 E2E_SPAN = []  # time.monotonic() when the first e2e test started, when the last one finished
-
-
-def in_ci():
-    return os.environ.get("CI", "").strip().lower() == "true"
-
-
-def skip_or_fail(reason):
-    if in_ci():
-        pytest.fail(f"{reason} (CI=true: missing prerequisites fail the run)", pytrace=False)
-    pytest.skip(f"{reason} (skipped outside CI; CI=true makes this a failure)")
 
 
 def record(what, value, unit="s"):

@@ -8,7 +8,6 @@ absent on a developer machine, and fail the run under CI=true.
 
 import os
 import runpy
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,31 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.prerequisites import find_tool, skip_or_fail
+
 REPO = Path(__file__).resolve().parents[2]
 KUSTOMIZE = REPO / "kustomize"
 BASE_DIR = KUSTOMIZE / "base"
 OVERLAY_DIR = KUSTOMIZE / "overlays" / "k3s"
-
-
-def in_ci() -> bool:
-    """True when running in CI, where a missing tool or file is a failure, not a skip."""
-    return os.environ.get("CI", "").strip().lower() == "true"
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip the test outside CI; fail it under CI=true."""
-    if in_ci():
-        pytest.fail(f"{reason} (CI=true: missing prerequisites fail the run)", pytrace=False)
-    pytest.skip(f"{reason} (skipped outside CI; CI=true makes this a failure)")
-
-
-def find_tool(name: str) -> str | None:
-    """The path of a command-line tool: on PATH, or installed beside this Python (the venv)."""
-    found = shutil.which(name)
-    if found:
-        return found
-    beside = Path(sys.executable).parent / name
-    return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
 
 
 def render(kubectl: str, directory: Path) -> str:

@@ -20,10 +20,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FAKE_KUBECTL = Path(__file__).resolve().parent / "fake_kubectl.py"
 
-# tools/ is a package at the repo root; pytest's importlib mode does not put the root on sys.path.
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
 
 @pytest.fixture
 def load() -> Callable[[str], dict]:
