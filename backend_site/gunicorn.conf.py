@@ -1,5 +1,6 @@
 """gunicorn settings of the backend container (`gunicorn --config gunicorn.conf.py`)."""
 
+import gc
 import os
 
 wsgi_app = "backend_site.wsgi:application"
@@ -33,3 +34,8 @@ graceful_timeout = 20
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108  # nosec B108 - tmpfs, ours alone
 # gunicorn >= 25 opens a control socket under $HOME by default; nothing uses it, and $HOME is read-only.
 control_socket_disable = True
+
+
+def pre_fork(server, worker):
+    """Freeze what the preloaded app made: gc then never touches (and copies) those shared pages."""
+    gc.freeze()

@@ -1,5 +1,6 @@
 """gunicorn settings of the frontend container, and what happens on SIGTERM (`on_exit` below)."""
 
+import gc
 import os
 
 wsgi_app = "frontend_site.wsgi:application"
@@ -41,3 +42,8 @@ def on_exit(server):
     from frontend.backend_client import post_game_over
 
     post_game_over()
+
+
+def pre_fork(server, worker):
+    """Freeze what the preloaded app made: gc then never touches (and copies) those shared pages."""
+    gc.freeze()

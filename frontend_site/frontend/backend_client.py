@@ -14,6 +14,9 @@ logger = logging.getLogger(__name__)
 # One pool per process. It is made at import, before gunicorn forks, but holds no connection until the
 # first call, so every worker opens its own connections.
 session = requests.Session()
+# In-cluster calls never go through a proxy: skip reading proxy and netrc settings from the environment
+# on every call.
+session.trust_env = False
 
 # The backend's configuration code, per worker process (workers share no memory). None until fetched.
 _config_code = None

@@ -1,11 +1,11 @@
 """The frontend's endpoints: the startup probe, who-am-i, and the liveness probe."""
 
-import asyncio
-
 from django.conf import settings
 from django.http import JsonResponse
+from django.utils.cache import add_never_cache_headers
+from django.views import View
 from django.views.decorators.http import require_safe
-from health_check.views import HealthCheckView
+from health_check.exceptions import HealthCheckException
 
 from frontend import backend_client
 from frontend.checks import BackendPing
@@ -32,17 +32,28 @@ def who_am_i(request):
     return JsonResponse({"name": settings.POD_NAME, "code": code})
 
 
-class HealthView(HealthCheckView):
-    """Liveness probe: django-health-check's runner, always answering JSON (the kubelet sends */*)."""
+class HealthView(View):
+    """Liveness probe: django-health-check's checks, answering JSON whatever the Accept header.
+
+    The checks run in this thread: django-health-check's own async view costs an event loop and an
+    executor per request, twice the CPU of the check itself (bench/README.md).
+    """
 
     checks = (BackendPing,)
     http_method_names = ["get", "head"]
 
-    async def get(self, request, *args, **kwargs):
-        with self.get_executor() as executor:
-            results = await asyncio.gather(*(check.get_result(executor) for check in self.get_checks()))
-        failures = {repr(result.check): str(result.error) for result in results if result.error}
+    def get(self, request, *args, **kwargs):
+        failures = {}
+        for check_class in self.checks:
+            check = check_class()
+            try:
+                check.run()
+            except HealthCheckException as exc:
+                failures[repr(check)] = str(exc)
         if failures:
             body = {"status": "unhealthy", "error": "; ".join(failures.values()), "checks": failures}
-            return JsonResponse(body, status=503)
-        return JsonResponse({"status": "healthy"})
+            response = JsonResponse(body, status=503)
+        else:
+            response = JsonResponse({"status": "healthy"})
+        add_never_cache_headers(response)
+        return response
