@@ -7,8 +7,8 @@ VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 NAMESPACE=task-03
 OVERLAY="$ROOT/kustomize/overlays/k3s"
-# Debian packages the container tests need (podman runs the images as the kubelet would).
-E2E_PACKAGES=(podman runc debootstrap netavark aardvark-dns iptables ca-certificates)
+# Debian packages the tests need: podman runs the images as the kubelet would, wrk drives the benchmark.
+TEST_PACKAGES=(podman runc debootstrap netavark aardvark-dns iptables ca-certificates wrk)
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -39,18 +39,18 @@ ensure_checkov() {
     echo "$want" >"$stamp"
 }
 
-# The container tests need podman; install it where we can (root with apt), as CI does.
-ensure_container_tools() {
+# Install the test tools where we can (root with apt), as CI does; elsewhere the tests say what is missing.
+ensure_test_tools() {
     local missing=() pkg
-    for pkg in "${E2E_PACKAGES[@]}"; do
+    for pkg in "${TEST_PACKAGES[@]}"; do
         dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
     done
     ((${#missing[@]} == 0)) && return
     if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
-        say "installing ${missing[*]} (for the container tests)"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${E2E_PACKAGES[@]}" >/dev/null
+        say "installing ${missing[*]} (for the container tests and the benchmark)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${TEST_PACKAGES[@]}" >/dev/null
     else
-        say "missing ${missing[*]}: the container tests will say so (sudo apt-get install ${E2E_PACKAGES[*]})"
+        say "missing ${missing[*]}: the tests that need them will say so (sudo apt-get install ${TEST_PACKAGES[*]})"
     fi
 }
 
@@ -72,6 +72,7 @@ usage: ./manage.sh VERB
   serve      the same two under gunicorn with the container config (try SIGTERM on them)
   test       ruff, then every test (unit, integration, manifests, containers); non-zero on any failure
   lint       ruff check and ruff format --check only
+  bench      benchmark both services against a bare WSGI ceiling with wrk; writes bench/results.json
   build      build the backend and frontend images; import them into k3s where it is installed
   deploy     kubectl apply -k kustomize/overlays/k3s, then wait for both rollouts
   verify     grade the live cluster the way the course does (score table; non-zero below full marks)
@@ -120,7 +121,7 @@ cmd_lint() {
 cmd_test() {
     ensure_venv
     ensure_checkov
-    ensure_container_tools
+    ensure_test_tools
     cmd_lint
     local log status=0
     log=$(mktemp)
@@ -147,6 +148,14 @@ total_line() {
             }
         }
         END { printf "total: %d passed, %d failed, %d skipped\n", p, f, s }' "$1"
+}
+
+cmd_bench() {
+    ensure_venv
+    ensure_test_tools
+    # matplotlib draws bench/chart.png; only the benchmark needs it.
+    "$PY" -m pip install --quiet --disable-pip-version-check -r "$ROOT/bench/requirements.txt"
+    cd "$ROOT" && "$PY" -m bench "$@"
 }
 
 cmd_build() {
@@ -180,7 +189,7 @@ cmd_undeploy() { kubectl delete -k "$OVERLAY" --ignore-not-found; }
 verb=${1:-help}
 shift || true
 case "$verb" in
-    dev | serve | test | lint | build | deploy | verify | logs | undeploy | help) "cmd_$verb" "$@" ;;
+    dev | serve | test | lint | bench | build | deploy | verify | logs | undeploy | help) "cmd_$verb" "$@" ;;
     -h | --help) cmd_help ;;
     *) cmd_help >&2; die "unknown verb: $verb" ;;
 esac

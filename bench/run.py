@@ -1,0 +1,294 @@
+"""Benchmark both services the way the pods run them, against the bare-WSGI ceiling of the same stack.
+
+    python -m bench                      # 8 s per cell at c=16 and c=64, writes bench/results.json + chart
+    python -m bench --repeat 3           # every cell three times: medians, and how much they swung
+    python -m bench --smoke --output /tmp/r.json --no-chart     # 1 s cells at c=4 (the test does this)
+
+Absolute requests/s on a shared 2-core machine swing; the ratio of each endpoint to the bare app
+measured in the same round (same repeat, same concurrency) is the number to compare across runs.
+"""
+
+import argparse
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+
+from . import lifecycle, output, wrk
+from .stacks import ROOT, STACKS, servers
+
+ENDPOINTS = [
+    ("frontend", "/who-am-i"),
+    ("frontend", "/health"),
+    ("frontend", "/startup"),
+    ("backend", "/get-config"),
+    ("backend", "/ping"),
+]
+CEILING = ("bare", "/who-am-i")
+GUNICORN_KEYS = ["workers", "worker_class", "threads", "preload_app", "keepalive", "accesslog", "backlog"]
+GUNICORN_KEYS += ["worker_connections", "timeout", "graceful_timeout"]
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--mode", choices=sorted(STACKS), default="gunicorn", help="how services run")
+    parser.add_argument("--duration", type=int, default=8, help="seconds per cell (default 8)")
+    parser.add_argument("--concurrency", default="16,64", help="comma list of wrk connections")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of every cell (default 1)")
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="seconds of wrk per endpoint first; 0: a few requests"
+    )
+    parser.add_argument(
+        "--lifecycle-repeats", type=int, default=3, help="cold starts per service (default 3; 0: none)"
+    )
+    parser.add_argument(
+        "--paths", default="", help="comma list: only these endpoints (the ceiling always runs)"
+    )
+    parser.add_argument(
+        "--wrk-threads", type=int, default=1, help="wrk threads (default 1: leave the cores to us)"
+    )
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument("--chart", type=Path, default=ROOT / "bench" / "chart.png")
+    parser.add_argument("--no-chart", action="store_true", help="skip the PNG (no matplotlib needed)")
+    parser.add_argument("--label", default="", help="a note stored in the results (e.g. the experiment)")
+    parser.add_argument(
+        "--smoke", action="store_true", help="1 s cells at c=4, one round: keeps this working"
+    )
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.duration, args.concurrency, args.repeat, args.warmup, args.lifecycle_repeats = 1, "4", 1, 0, 1
+    args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    chosen = {path for path in args.paths.split(",") if path}
+    args.endpoints = [endpoint for endpoint in ENDPOINTS if not chosen or endpoint[1] in chosen]
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    # SIGTERM (a CI timeout, a kill) ends the run through the `finally` below: no service is left running.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        results = run(args)
+    except (NotImplementedError, wrk.WrkMissing) as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_json(results, args.output)
+    print(output.table(results))
+    print(f"\nwrote {args.output}")
+    if not args.no_chart:
+        print(output.write_chart(results, args.chart))
+    return 0
+
+
+def run(args):
+    """Services up, then everything measured against them; nothing is left running afterwards."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        stack = STACKS[args.mode](tmp)
+        try:
+            results = measure(stack, args)
+        finally:
+            stack.close()
+    results["machine"]["loadavg_end"] = os.getloadavg()
+    results["targets"] = output.targets(results)
+    return results
+
+
+def measure(stack, args):
+    """In this order: warm-up, memory, the load cells, memory again, then start/stop of fresh services."""
+    results = {"label": args.label, "mode": args.mode, "source": source_info()}
+    results |= {"machine": machine_info(), "wrk": wrk_info(args)}
+    running = start_services(stack)
+    results["gunicorn"] = gunicorn_settings()
+    results["status"] = check_endpoints(running, args.endpoints)
+    warm_up(running, args)
+    results["memory_after_warmup"] = memory(stack, running)
+    runs = load_cells(stack, running, args)
+    results["memory_after_load"] = memory(stack, running)
+    results["load"] = aggregate(runs, args.endpoints)
+    if args.lifecycle_repeats > 0:
+        load = wrk.Load(concurrency=min(16, max(args.concurrency)), seconds=max(2, args.duration // 2))
+        results["lifecycle"] = lifecycle.measure(stack, running["backend"].url, args.lifecycle_repeats, load)
+    return results
+
+
+def start_services(stack):
+    backend = stack.backend()
+    return {"backend": backend, "frontend": stack.frontend(backend.url), "bare": stack.bare(backend.url)}
+
+
+def check_endpoints(running, endpoints):
+    """One plain GET per endpoint before the load: anything but 200 is a finding, not a benchmark."""
+    status = {}
+    for service, path in [CEILING, *endpoints]:
+        status[f"{service} {path}"] = requests.get(running[service].url + path, timeout=5).status_code
+    return status
+
+
+def warm_up(running, args):
+    for service, path in [CEILING, *args.endpoints]:
+        url = running[service].url + path
+        if args.warmup > 0:
+            wrk.run(url, wrk.Load(max(args.concurrency), args.warmup, args.wrk_threads))
+        else:
+            for _ in range(lifecycle.WARM_REQUESTS):
+                requests.get(url, timeout=2)
+
+
+def memory(stack, running):
+    return {name: stack.memory(server) for name, server in running.items()}
+
+
+def load_cells(stack, running, args):
+    """Every (round, concurrency): the ceiling first, then each endpoint, so ratios share their conditions."""
+    runs = []
+    for round_ in range(args.repeat):
+        for concurrency in args.concurrency:
+            load = wrk.Load(concurrency, args.duration, args.wrk_threads)
+            for service, path in [CEILING, *args.endpoints]:
+                cell = {"round": round_, "service": service, "path": path, "c": concurrency}
+                runs.append({**cell, **load_cell(stack, running, running[service].url + path, load)})
+                print(progress(runs[-1]), file=sys.stderr, flush=True)
+    return runs
+
+
+def load_cell(stack, running, url, load):
+    """One wrk run, plus the CPU time all our services spent per request meanwhile.
+
+    CPU per request hardly moves when other work competes for the cores (it only waits longer), so it
+    separates small differences that requests/s, swinging with the machine's load, cannot.
+    """
+    before = sum(stack.cpu_seconds(server) for server in running.values())
+    summary = wrk.run(url, load)
+    spent = sum(stack.cpu_seconds(server) for server in running.values()) - before
+    summary["cpu_ms_per_req"] = round(spent * 1000 / summary["requests"], 3) if summary["requests"] else None
+    return summary
+
+
+def progress(cell):
+    return (
+        f"  round {cell['round'] + 1} c={cell['c']:<3} {cell['service']:>8} {cell['path']:<12}"
+        f" {cell['rps']:>9.1f} req/s  p99 {cell['p99_ms']:.1f} ms  cpu/req {cell['cpu_ms_per_req']} ms"
+        f"  errors {cell['errors']}"
+    )
+
+
+def aggregate(runs, endpoints):
+    """One row per (service, path, concurrency): medians over rounds, errors summed, ratio to the ceiling."""
+    ceilings = {(r["round"], r["c"]): r["rps"] for r in runs if (r["service"], r["path"]) == CEILING}
+    rows = []
+    for service, path in [CEILING, *endpoints]:
+        for concurrency in sorted({r["c"] for r in runs}):
+            cells = [r for r in runs if (r["service"], r["path"], r["c"]) == (service, path, concurrency)]
+            rows.append(row(service, path, concurrency, cells, ceilings))
+    return rows
+
+
+def row(service, path, concurrency, cells, ceilings):
+    rps = [cell["rps"] for cell in cells]
+    ratios = [
+        cell["rps"] / ceilings[cell["round"], concurrency]
+        for cell in cells
+        if ceilings[cell["round"], concurrency]
+    ]
+    median_rps = statistics.median(rps)
+    return {
+        "service": service,
+        "path": path,
+        "c": concurrency,
+        "rps": round(median_rps, 1),
+        "ratio": round(statistics.median(ratios), 3) if ratios else None,
+        "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)] if ratios else None,
+        "rps_spread": round((max(rps) - min(rps)) / median_rps, 3) if median_rps else None,
+        "cpu_ms_per_req": median_of(cell["cpu_ms_per_req"] for cell in cells),
+        "p50_ms": round(statistics.median(cell["p50_ms"] for cell in cells), 2),
+        "p99_ms": round(statistics.median(cell["p99_ms"] for cell in cells), 2),
+        "p99_ms_max": round(max(cell["p99_ms"] for cell in cells), 2),
+        "errors": sum(cell["errors"] for cell in cells),
+        "runs": cells,
+    }
+
+
+def median_of(values):
+    known = [value for value in values if value is not None]
+    return round(statistics.median(known), 3) if known else None
+
+
+def source_info():
+    """The commit measured, and whether the services differ from it (uncommitted changes)."""
+
+    def git(*arguments):
+        try:
+            result = subprocess.run(
+                ["git", *arguments], cwd=ROOT, capture_output=True, text=True, check=False
+            )
+        except OSError:  # no git: a copy of the tree, not a clone
+            return None
+        return result.stdout.strip() if result.returncode == 0 else None
+
+    changed = git("status", "--porcelain", "--", "backend_site", "frontend_site")
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "services_changed": None if changed is None else bool(changed),
+    }
+
+
+def machine_info():
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu": cpu_model(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+def cpu_model():
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def wrk_info(args):
+    return {
+        "version": wrk.wrk_version(),
+        "threads": args.wrk_threads,
+        "duration_s": args.duration,
+        "concurrency": args.concurrency,
+        "repeat": args.repeat,
+        "timeout_s": wrk.TIMEOUT_S,
+        "started": time.strftime("%H:%M:%S"),
+    }
+
+
+def gunicorn_settings():
+    """The settings gunicorn resolves from each service's config plus the environment (--print-config)."""
+    env = {**os.environ, "GUNICORN_CMD_ARGS": os.environ.get("GUNICORN_CMD_ARGS", "")}
+    settings = {
+        "env": {k: os.environ.get(k) for k in ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_CMD_ARGS")},
+        "version": subprocess.run(
+            [str(servers.GUNICORN), "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip(),
+    }
+    for service in ("backend", "frontend"):
+        printed = subprocess.run(
+            [str(servers.GUNICORN), "--config", "gunicorn.conf.py", "--print-config"],
+            cwd=ROOT / f"{service}_site",
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        values = dict(line.split("=", 1) for line in printed.splitlines() if "=" in line)
+        settings[service] = {k.strip(): v.strip() for k, v in values.items() if k.strip() in GUNICORN_KEYS}
+    return settings
