@@ -1,6 +1,7 @@
 """Scenarios 5 and 6: the backend dies, or freezes, under a running frontend."""
 
 import itertools
+import re
 import time
 
 import pytest
@@ -40,6 +41,10 @@ def test_frontend_liveness__restarts_the_container_while_the_backend_is_dead(clu
     assert all(r.at >= killed_at and r.status == 503 for r in failures), frontend.describe()
     killing = frontend.terminations[0]
     assert killing.reason.startswith("liveness") and killing.exit_code == 0 and not killing.sigkill, killing
+    # preStop with the backend gone: curl gives up within its --max-time, then the drain sleep runs.
+    hook = " ".join(frontend.plan.pre_stop)
+    bound = float(re.search(r"--max-time (\d+)", hook)[1]) + float(re.search(r"sleep (\d+)", hook)[1])
+    assert killing.pre_stop <= bound + 1.5, (killing.pre_stop, hook)
 
     # While there is still no backend, the new container is up but does not pass its startup probe.
     frontend.wait_for(
