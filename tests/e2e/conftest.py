@@ -105,10 +105,7 @@ def steady(images, manifests, e2e_session):
     """Both pods started together, as `kubectl apply -k` starts them, and Ready; nobody disturbs them."""
     cluster = Cluster(manifests, e2e_session, "steady")
     try:
-        cluster.run_pod("backend")
-        cluster.run_pod("frontend")
-        for pod in cluster.pods:
-            pod.wait_ready(timeout=90)
+        cluster.apply()
         yield cluster
     finally:
         cluster.close()

@@ -9,17 +9,9 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-def start_both(cluster):
-    backend = cluster.run_pod("backend")
-    frontend = cluster.run_pod("frontend")
-    frontend.wait_ready(timeout=90)
-    backend.wait_ready(timeout=30)
-    return backend, frontend
-
-
 def test_frontend_liveness__restarts_the_container_while_the_backend_is_dead(cluster, record):
     """Backend killed: /health fails, liveness restarts the frontend; it recovers once a backend is back."""
-    backend, frontend = start_both(cluster)
+    backend, frontend = cluster.apply()
     liveness, startup = frontend.plan.probes["liveness"], frontend.plan.probes["startup"]
 
     killed_at = time.monotonic()
@@ -73,7 +65,7 @@ def test_frontend_liveness__restarts_the_container_while_the_backend_is_dead(clu
 
 def test_frontend_health__answers_503_within_the_probe_timeout_when_the_backend_is_frozen(cluster, record):
     """Backend SIGSTOPped: /health answers 503 within the liveness probe's timeoutSeconds, no restart."""
-    backend, frontend = start_both(cluster)
+    backend, frontend = cluster.apply()
     liveness = frontend.plan.probes["liveness"]
 
     frozen_at = time.monotonic()

@@ -14,17 +14,9 @@ GAME_OVER_WINDOW = 15.0  # the course looks for the call within 15 s of the dele
 JITTER = 0.05  # s
 
 
-def start_both(cluster):
-    backend = cluster.run_pod("backend")
-    frontend = cluster.run_pod("frontend")
-    frontend.wait_ready(timeout=90)
-    backend.wait_ready(timeout=30)
-    return backend, frontend
-
-
 def test_frontend_deletion__tells_the_backend_game_over_and_exits_0(cluster, record):
     """Deleting the frontend logs POST /game-over on the backend within 15 s; the frontend exits 0 in time."""
-    backend, frontend = start_both(cluster)
+    backend, frontend = cluster.apply()
     assert backend.logs().count(GAME_OVER_LINE) == 0, "something called /game-over before the deletion"
 
     result = {}
@@ -58,7 +50,7 @@ def test_frontend_deletion__drops_no_accepted_request_under_load(cluster, record
     # finishes what it accepted and closes its listening socket: later connections are refused, and the few
     # already in the kernel's accept queue at that moment are reset by the kernel. Those never reached
     # gunicorn (none is in its access log; all are reset after its last answer): counted with the refused.
-    _, frontend = start_both(cluster)
+    _, frontend = cluster.apply()
     code = cluster.service_get("svc-backend", "/get-config").json()["code"]
     host = f"svc-frontend.{cluster.namespace}.svc.cluster.local:8080"
     load = Load(frontend.published_port(), "/who-am-i", host, threads=6).start()

@@ -48,6 +48,16 @@ class Cluster:
         self.pods.append(pod)
         return pod.start()
 
+    def apply(self):
+        """Both pods, started together as `kubectl apply -k` starts them, and Ready: (backend, frontend).
+
+        The frontend gets the longer wait: its startup probe waits for the backend."""
+        backend = self.run_pod("backend")
+        frontend = self.run_pod("frontend")
+        frontend.wait_ready(timeout=90)
+        backend.wait_ready(timeout=30)
+        return backend, frontend
+
     def pod(self, deployment):
         """The live pod of a Deployment (the latest one created)."""
         for pod in reversed(self.pods):
