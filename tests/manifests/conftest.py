@@ -114,12 +114,6 @@ def frontend_service(overlay) -> dict:
     return overlay.get("Service", "svc-frontend")
 
 
-@pytest.fixture(scope="session", name="skip_or_fail")
-def skip_or_fail_fixture():
-    """The `skip_or_fail(reason)` helper, for test modules (conftest is not importable by them)."""
-    return skip_or_fail
-
-
 @pytest.fixture(scope="session")
 def require():
     """A callable `require(path, what)`: the path, or skip (fail in CI) when the file is missing."""

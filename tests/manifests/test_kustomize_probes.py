@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.prerequisites import skip_or_fail
+
 REPO = Path(__file__).resolve().parents[2]
 APPS = ("backend", "frontend")
 PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
@@ -87,7 +89,7 @@ def test_probes__explicit_timeouts_on_the_container_port(overlay, app):
 
 
 @pytest.fixture(scope="module")
-def resolve_paths(skip_or_fail):
+def resolve_paths():
     """A callable resolving URL paths with one app's URLconf, in a fresh Python per project."""
 
     def _resolve(app: str, paths: list[str]) -> dict:

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.prerequisites import skip_or_fail
+
 REPO = Path(__file__).resolve().parents[2]
 KUSTOMIZE = REPO / "kustomize"
 BASE_DIR = KUSTOMIZE / "base"
@@ -27,7 +29,7 @@ RECOMMENDED_LABELS = {
 
 
 @pytest.fixture(scope="module")
-def kubernetes_validate(skip_or_fail):
+def kubernetes_validate():
     """A callable running `kubernetes-validate --strict` on a file (offline: it ships schemas)."""
     try:
         import kubernetes_validate  # noqa: F401

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.prerequisites import skip_or_fail
+
 REPO = Path(__file__).resolve().parents[2]
 CHECKOV = REPO / ".venv" / "checkov" / "bin" / "checkov"
 INSTALL_HINT = "python3 -m venv .venv/checkov && .venv/checkov/bin/pip install -r requirements-checkov.txt"
@@ -57,7 +59,7 @@ def describe(checks: list[dict]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def checkov(skip_or_fail) -> Path:
+def checkov() -> Path:
     """The checkov executable of the .venv/checkov venv."""
     if not CHECKOV.is_file():
         skip_or_fail(f"checkov venv missing ({CHECKOV.relative_to(REPO)}): {INSTALL_HINT}")
