@@ -20,7 +20,7 @@ WSGI_APPLICATION = "frontend_site.wsgi.application"
 DATABASES = {}
 USE_TZ = True
 
-BACKEND_URL = env_str("BACKEND_URL", "http://svc-backend.task-03.svc.cluster.local:5000").rstrip("/")
+BACKEND_URL = env_str("BACKEND_URL", "http://svc-backend.task-03.svc.cluster.local.:5000").rstrip("/")
 # Bounds each phase (connect, read) of a backend call. Kept well under the probes' timeoutSeconds so a
 # hung backend gets a clear 503 from us instead of a probe timeout.
 BACKEND_TIMEOUT = env_float("BACKEND_TIMEOUT", 0.5)

@@ -131,6 +131,7 @@ def test_unknown_path__json_404(client, path):
         "svc-backend.task-03:5000",
         "svc-backend.task-03.svc:5000",
         "svc-backend.task-03.svc.cluster.local:5000",
+        "svc-backend.task-03.svc.cluster.local.:5000",  # the frontend's absolute name (trailing dot)
         "localhost:5000",
         "127.0.0.1",
     ],

@@ -8,7 +8,7 @@ import pytest
 APPS = ("backend", "frontend")
 PORTS = {"backend": 5000, "frontend": 8080}
 UID = 10001
-BACKEND_URL = "http://svc-backend.task-03.svc.cluster.local:5000"
+BACKEND_URL = "http://svc-backend.task-03.svc.cluster.local.:5000"
 DOWNWARD_ENV = {
     "backend": {
         "POD_NAME": "metadata.name",
@@ -84,11 +84,11 @@ def test_env__downward_api_fields(overlay, app):
 
 
 def test_env__frontend_points_at_svc_backend(frontend_container, backend_service):
-    """BACKEND_URL names svc-backend by its cluster DNS name and Service port."""
+    """BACKEND_URL names svc-backend by its absolute cluster DNS name (no search-domain lookups) and port."""
     env = {item["name"]: item.get("value") for item in frontend_container["env"]}
     meta = backend_service["metadata"]
     port = backend_service["spec"]["ports"][0]["port"]
-    expected = f"http://{meta['name']}.{meta['namespace']}.svc.cluster.local:{port}"
+    expected = f"http://{meta['name']}.{meta['namespace']}.svc.cluster.local.:{port}"
     assert env["BACKEND_URL"] == expected == BACKEND_URL
 
 

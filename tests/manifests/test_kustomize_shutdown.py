@@ -10,7 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BASE_DIR = REPO / "kustomize" / "base"
-GAME_OVER_URL = "http://svc-backend.task-03.svc.cluster.local:5000/game-over"
+GAME_OVER_URL = "http://svc-backend.task-03.svc.cluster.local.:5000/game-over"
 GAME_OVER_TIMEOUT_DEFAULT = 2.0  # the frontend's default (project contract)
 GUNICORN_GRACEFUL_TIMEOUT_DEFAULT = 30  # gunicorn's own default when the config sets none
 
