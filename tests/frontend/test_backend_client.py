@@ -31,6 +31,7 @@ def test_get_json__passes_timeout_for_both_phases(backend, settings):
         ({"body": requests.ConnectionError()}, "backend /ping unreachable: ConnectionError"),
         ({"status": 500, "json": {"error": "x"}}, "backend /ping answered HTTP 500"),
         ({"status": 404, "body": "<h1>no</h1>"}, "backend /ping answered HTTP 404"),
+        ({"status": 302, "headers": {"Location": f"{BACKEND}/ok"}}, "backend /ping answered HTTP 302"),
         ({"status": 200, "body": "<html>"}, "backend /ping answered something that is not JSON"),
         ({"status": 200, "json": ["ok"]}, "backend /ping answered JSON that is not an object"),
     ],
@@ -42,6 +43,16 @@ def test_get_json__failures_raise_backend_error(backend, settings, mock_kwargs, 
     with pytest.raises(BackendError) as raised:
         backend_client.get_json("/ping")
     assert str(raised.value) == message
+
+
+def test_get_json__prepared_once_per_url_and_sent_fresh(backend):
+    """Repeated calls send the same method, URL and headers, each as its own request object."""
+    call = backend.get(f"{BACKEND}/ping", json={})
+    backend_client.get_json("/ping")
+    backend_client.get_json("/ping")
+    first, second = (recorded.request for recorded in call.calls)
+    assert first is not second
+    assert (first.method, first.url, dict(first.headers)) == (second.method, second.url, dict(second.headers))
 
 
 def test_config_code__fetched_once_then_cached(backend):
