@@ -32,26 +32,36 @@ def sigterm_idle(server, path):
     """SIGTERM to a warm, idle master; seconds until it has exited (the frontend's on_exit POST included)."""
     warm(server, path)
     code, seconds = server.terminate()
-    return {"exit_code": code, "seconds": round(seconds, 3)}
+    return {"exit_code": code, "seconds": round(seconds, 3), **deletion(server)}
 
 
 def sigterm_under_load(server, path, load, after_s=1.0):
     """SIGTERM while wrk keeps `load.concurrency` connections busy; seconds until the master exits.
 
-    wrk's errors after the listener closes are expected (connection refused); they are reported apart.
+    wrk runs until the service is gone (a pod's preStop comes first), then is interrupted; its errors after
+    the listener closes are expected (connection refused) and reported apart.
     """
     warm(server, path)
-    driver = wrk.start(server.url + path, load)
+    driver = wrk.start(server.url + path, wrk.Load(load.concurrency, seconds=600, threads=load.threads))
     time.sleep(after_s)
     code, seconds = server.terminate()
-    summary = wrk.finish(driver)
+    summary = wrk.interrupt(driver)
     return {
         "exit_code": code,
         "seconds": round(seconds, 3),
+        **deletion(server),
         "concurrency": load.concurrency,
         "wrk_requests": summary["requests"],
         "wrk_errors": summary["error_detail"],
     }
+
+
+def deletion(server):
+    """For a pod: how long its preStop hook ran and the whole deletion took (nothing for a bare process)."""
+    termination = getattr(server, "termination", None)
+    if termination is None:
+        return {}
+    return {"pre_stop_s": round(termination.pre_stop or 0, 3), "deletion_s": round(termination.total, 3)}
 
 
 def measure(stack, backend_url, repeats, load):

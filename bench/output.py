@@ -30,7 +30,14 @@ def targets(results):
     frontend = results.get("lifecycle", {}).get("frontend")
     cold = frontend and round(statistics.median(frontend["cold_start_s"]), 3)
     idle = frontend and round(statistics.median(run["seconds"] for run in frontend["sigterm_idle"]), 3)
-    rss = results["memory_after_warmup"]["frontend"]["rss_mib"]
+    memory = results["memory_after_warmup"]["frontend"]
+    # A pod's RSS is what its memory cgroup counts (cAdvisor's container_memory_rss): each page once, however
+    # many workers map it. Without a cgroup of its own (gunicorn mode) the sum over processes stands in,
+    # counting the pages the preloaded workers share once per process: an upper bound.
+    if "cgroup_anon_mib" in memory:
+        rss_name, rss = "frontend pod RSS (cgroup anon), MiB", memory["cgroup_anon_mib"]
+    else:
+        rss_name, rss = "frontend RSS summed over master+workers, MiB", memory["rss_mib"]
     return [
         target(
             "/who-am-i / bare at c=16, 0 errors",
@@ -56,9 +63,7 @@ def targets(results):
             f"<= {IDLE_SIGTERM_MAX_S}",
             idle and idle <= IDLE_SIGTERM_MAX_S,
         ),
-        target(
-            "frontend RSS master+workers, MiB", rss, f"<= {FRONTEND_MAX_RSS_MIB}", rss <= FRONTEND_MAX_RSS_MIB
-        ),
+        target(rss_name, rss, f"<= {FRONTEND_MAX_RSS_MIB}", rss <= FRONTEND_MAX_RSS_MIB),
     ]
 
 
@@ -70,7 +75,19 @@ def table(results):
     parts = [load_table(results), ""]
     if "lifecycle" in results:
         parts += [lifecycle_table(results), ""]
+    parts += [memory_table(results), ""]
+    if results.get("cpu_throttling_during_load"):
+        parts += [throttling_line(results["cpu_throttling_during_load"]), ""]
     return "\n".join([*parts, targets_table(results)])
+
+
+def throttling_line(throttling):
+    """How much each pod's CPU limit held it back while the load cells ran."""
+    pods = ", ".join(
+        f"{name} {data['throttled_share']:.0%} of {data['periods']} periods ({data['throttled_s']:.1f} s)"
+        for name, data in throttling.items()
+    )
+    return f"CPU limit (CFS quota) throttled during the load cells: {pods}"
 
 
 def load_table(results):
@@ -95,23 +112,36 @@ def load_table(results):
 
 
 def lifecycle_table(results):
-    lines = [
-        f"{'service':<9} {'cold start s':<22} {'SIGTERM idle s':<22} {'SIGTERM loaded s':<17} "
-        f"{'RSS MiB':>8} {'PSS MiB':>8} {'procs':>5}"
-    ]
+    lines = [f"{'service':<9} {'cold start s':<22} {'SIGTERM to exit, idle s':<24} {'under load s':<14}"]
+    pod = "pre_stop_s" in results["lifecycle"]["frontend"]["sigterm_idle"][0]
+    if pod:
+        lines[0] += "  pod deletion s (preStop + SIGTERM to exit)"
     for service, data in results["lifecycle"].items():
-        memory = results["memory_after_warmup"][service]
         idle = [run["seconds"] for run in data["sigterm_idle"]]
         loaded = data["sigterm_under_load"]
-        lines.append(
-            f"{service:<9} {numbers(data['cold_start_s']):<22} {numbers(idle):<22} "
-            f"{loaded['seconds']:<5.2f} (c={loaded['concurrency']:<2})     "
-            f"{memory['rss_mib']:>8.1f} {memory['pss_mib']:>8.1f} {memory['processes']:>5}"
+        line = (
+            f"{service:<9} {numbers(data['cold_start_s']):<22} {numbers(idle):<24} "
+            f"{loaded['seconds']:<5.2f} (c={loaded['concurrency']:<2})"
         )
-    bare = results["memory_after_warmup"]["bare"]
-    lines.append(
-        f"{'bare':<9} {'':<62} {bare['rss_mib']:>8.1f} {bare['pss_mib']:>8.1f} {bare['processes']:>5}"
-    )
+        if pod:
+            line += "   " + numbers(run["deletion_s"] for run in data["sigterm_idle"])
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def memory_table(results):
+    """After warm-up: summed RSS and PSS of the processes, and where there is one, the pod's cgroup."""
+    lines = [
+        f"memory after warm-up, MiB: {'RSS summed':>10} {'PSS summed':>10} {'pod RSS':>8} "
+        f"{'working set':>11} {'procs':>5}"
+    ]
+    for service, memory in results["memory_after_warmup"].items():
+        cgroup = [memory.get("cgroup_anon_mib"), memory.get("cgroup_working_set_mib")]
+        anon, working = ("-" if value is None else f"{value:.1f}" for value in cgroup)
+        lines.append(
+            f"  {service:<24} {memory['rss_mib']:>10.1f} {memory['pss_mib']:>10.1f} {anon:>8} {working:>11}"
+            f" {memory['processes']:>5}"
+        )
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ measured in the same round (same repeat, same concurrency) is the number to comp
 """
 
 import argparse
+import contextlib
 import os
 import platform
 import signal
@@ -23,7 +24,7 @@ from pathlib import Path
 import requests
 
 from . import lifecycle, output, wrk
-from .stacks import ROOT, STACKS, servers
+from .stacks import EXPERIMENT_ENV, ROOT, STACKS, ContainerStack, servers
 
 ENDPOINTS = [
     ("frontend", "/who-am-i"),
@@ -39,7 +40,18 @@ GUNICORN_KEYS += ["worker_connections", "timeout", "graceful_timeout"]
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=sorted(STACKS), default="gunicorn", help="how services run")
+    parser.add_argument(
+        "--mode",
+        choices=["auto", *sorted(STACKS)],
+        default="auto",
+        help="containers: the real images as pods (podman, root); gunicorn: the same gunicorn config as"
+        " processes; auto (default): containers where podman runs them, else gunicorn",
+    )
+    parser.add_argument(
+        "--no-cpu-limits",
+        action="store_true",
+        help="containers mode: run the pods without their CPU limit (what CFS throttling costs)",
+    )
     parser.add_argument("--duration", type=int, default=8, help="seconds per cell (default 8)")
     parser.add_argument("--concurrency", default="16,64", help="comma list of wrk connections")
     parser.add_argument("--repeat", type=int, default=1, help="rounds of every cell (default 1)")
@@ -63,6 +75,8 @@ def parse_args(argv):
         "--smoke", action="store_true", help="1 s cells at c=4, one round: keeps this working"
     )
     args = parser.parse_args(argv)
+    if args.no_cpu_limits and args.mode == "gunicorn":
+        parser.error("--no-cpu-limits is for containers mode: gunicorn mode's processes have no CPU limit")
     if args.smoke:
         args.duration, args.concurrency, args.repeat, args.warmup, args.lifecycle_repeats = 1, "4", 1, 0, 1
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
@@ -92,7 +106,9 @@ def main(argv=None):
 def run(args):
     """Services up, then everything measured against them; nothing is left running afterwards."""
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        stack = STACKS[args.mode](tmp)
+        mode = choose_mode(args.mode)
+        options = {"cpu_limits": False} if args.no_cpu_limits else {}
+        stack = STACKS[mode](tmp, **options)
         try:
             results = measure(stack, args)
         finally:
@@ -102,16 +118,25 @@ def run(args):
     return results
 
 
+def choose_mode(mode):
+    if mode != "auto":
+        return mode
+    return "containers" if ContainerStack.can_run() else "gunicorn"
+
+
 def measure(stack, args):
     """In this order: warm-up, memory, the load cells, memory again, then start/stop of fresh services."""
-    results = {"label": args.label, "mode": args.mode, "source": source_info()}
+    results = {"label": args.label, "mode": stack.mode, "source": source_info()}
     results |= {"machine": machine_info(), "wrk": wrk_info(args)}
     running = start_services(stack)
     results["gunicorn"] = gunicorn_settings()
+    results["pods"] = stack.describe()
     results["status"] = check_endpoints(running, args.endpoints)
     warm_up(running, args)
     results["memory_after_warmup"] = memory(stack, running)
+    throttled_before = throttling(stack, running)
     runs = load_cells(stack, running, args)
+    results["cpu_throttling_during_load"] = throttling_delta(throttled_before, throttling(stack, running))
     results["memory_after_load"] = memory(stack, running)
     results["load"] = aggregate(runs, args.endpoints)
     if args.lifecycle_repeats > 0:
@@ -140,11 +165,36 @@ def warm_up(running, args):
             wrk.run(url, wrk.Load(max(args.concurrency), args.warmup, args.wrk_threads))
         else:
             for _ in range(lifecycle.WARM_REQUESTS):
-                requests.get(url, timeout=2)
+                # A slow or failed answer is the load cells' finding to report, not a reason to stop here.
+                with contextlib.suppress(requests.RequestException):
+                    requests.get(url, timeout=2)
 
 
 def memory(stack, running):
     return {name: stack.memory(server) for name, server in running.items()}
+
+
+def throttling(stack, running):
+    """Each pod's CFS counters (containers mode; None for processes without a CPU limit of their own)."""
+    if not hasattr(stack, "throttling"):
+        return None
+    return {name: stack.throttling(server) for name, server in running.items()}
+
+
+def throttling_delta(before, after):
+    """Per pod during the load cells: share of scheduler periods in which the CPU limit stopped it."""
+    if before is None:
+        return None
+    delta = {}
+    for name in after:
+        periods = after[name]["periods"] - before[name]["periods"]
+        throttled = after[name]["throttled"] - before[name]["throttled"]
+        delta[name] = {
+            "periods": periods,
+            "throttled_share": round(throttled / periods, 3) if periods else 0.0,
+            "throttled_s": round(after[name]["throttled_s"] - before[name]["throttled_s"], 2),
+        }
+    return delta
 
 
 def load_cells(stack, running, args):
@@ -275,7 +325,7 @@ def gunicorn_settings():
     """The settings gunicorn resolves from each service's config plus the environment (--print-config)."""
     env = {**os.environ, "GUNICORN_CMD_ARGS": os.environ.get("GUNICORN_CMD_ARGS", "")}
     settings = {
-        "env": {k: os.environ.get(k) for k in ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_CMD_ARGS")},
+        "env": {k: os.environ.get(k) for k in EXPERIMENT_ENV},
         "version": subprocess.run(
             [str(servers.GUNICORN), "--version"], capture_output=True, text=True, check=False
         ).stdout.strip(),

@@ -6,13 +6,19 @@ frontend's gunicorn settings), and says how much memory a started service holds.
 
 - `gunicorn`: the services' own gunicorn.conf.py, started by tests/integration/servers.py exactly as the
   containers start them (same command, same config; only --bind differs).
-- `containers`: the real images run as pods (podman). The seam is here; it needs the e2e harness.
+- `containers`: the real images run as pods by the e2e harness (podman), limits and all.
 """
 
+import copy
+import importlib
 import importlib.util
 import os
+import secrets
+import shutil
 import subprocess
+import sys
 import time
+import types
 from pathlib import Path
 
 import requests
@@ -24,6 +30,8 @@ POD_NAME = "bench-frontend"
 # Every service gets gunicorn's default access log format (the containers' one), unless the caller set
 # GUNICORN_CMD_ARGS for an experiment; tests/integration/servers.py would otherwise set its own format.
 CMD_ARGS = os.environ.get("GUNICORN_CMD_ARGS", "")
+# Knobs an experiment may set in the environment (see gunicorn.conf.py); both modes pass them on.
+EXPERIMENT_ENV = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_CMD_ARGS")
 
 
 def _load_servers():
@@ -128,6 +136,13 @@ def proc_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def process_memory(pids):
+    """Memory of master + workers: summed RSS (as `ps` adds it up) and PSS (shared pages split)."""
+    rss = sum(proc_kib(f"/proc/{pid}/status", "VmRSS") for pid in pids)
+    pss = sum(proc_kib(f"/proc/{pid}/smaps_rollup", "Pss") for pid in pids)
+    return {"processes": len(pids), "rss_mib": round(rss / 1024, 1), "pss_mib": round(pss / 1024, 1)}
+
+
 class GunicornStack:
     """The services as gunicorn processes with their container config, on free local ports."""
 
@@ -158,16 +173,16 @@ class GunicornStack:
 
     @staticmethod
     def memory(server):
-        """Memory of master + workers: summed RSS (as `ps` adds it up) and PSS (shared pages split)."""
-        pids = server.pids()
-        rss = sum(proc_kib(f"/proc/{pid}/status", "VmRSS") for pid in pids)
-        pss = sum(proc_kib(f"/proc/{pid}/smaps_rollup", "Pss") for pid in pids)
-        return {"processes": len(pids), "rss_mib": round(rss / 1024, 1), "pss_mib": round(pss / 1024, 1)}
+        return process_memory(server.pids())
 
     @staticmethod
     def cpu_seconds(server):
         """CPU time (user + system) used so far by master + workers, all their threads included."""
         return sum(proc_cpu_seconds(pid) for pid in server.pids())
+
+    @staticmethod
+    def describe():
+        return None  # processes on this machine, no limits
 
     def close(self):
         for server in self.started:
@@ -175,20 +190,220 @@ class GunicornStack:
 
 
 class ContainerStack:
-    """The real images as pods under podman (tests/e2e harness): the same interface as GunicornStack.
+    """The real images as pods: the e2e harness (tests/e2e/harness) builds backend:latest and
+    frontend:latest from the Dockerfiles and runs the rendered k3s overlay's pods on a podman network the way
+    a kubelet would, with the manifests' CPU and memory limits, securityContext, probes and preStop.
 
-    To do when the e2e harness lands: start each image with the rendered pod's env and securityContext,
-    `.url` on the published port, `.terminate()` = time from `podman stop` (SIGTERM) to the container's exit,
-    and `memory()` from the pod's cgroup (memory.current) instead of /proc.
+    The services are reached on their published 127.0.0.1 ports; the frontend reaches the backend through
+    its Service name, as in the cluster. The bare ceiling is a pod of the frontend's template (same image,
+    limits and gunicorn.conf.py) whose command serves bench/bare_wsgi.py from a read-only host directory.
+    Stopping a service deletes its pod: preStop, then SIGTERM; `.terminate()` times SIGTERM to exit.
     """
 
     mode = "containers"
 
-    def __init__(self, tmp_path):
-        raise NotImplementedError(
-            "--mode containers needs the podman e2e harness (tests/e2e), which is not there yet; "
-            "use --mode gunicorn (the same gunicorn config the images run)"
-        )
+    def __init__(self, tmp_path, cpu_limits=True):
+        if not self.can_run():
+            raise NotImplementedError(
+                "--mode containers needs podman and root (the e2e harness's rootful pods); "
+                "use --mode gunicorn (the same gunicorn config the images run)"
+            )
+        harness = load_harness()
+        self.podman = harness.podman
+        harness.images.ensure_base_image()
+        self.build_seconds = harness.images.build_images()
+        self.manifests = harness.podspec.Manifests(harness.podspec.render_overlay())
+        for deployment in self.manifests.of_kind("Deployment"):
+            pass_experiment_env(deployment)
+            if not cpu_limits:  # an experiment: what the pod's CPU limit costs (CFS throttling)
+                container = deployment["spec"]["template"]["spec"]["containers"][0]
+                container.get("resources", {}).get("limits", {}).pop("cpu", None)
+        self.session = secrets.token_hex(3)
+        self.cluster = harness.cluster.Cluster(self.manifests, self.session, "bench")
+
+    @staticmethod
+    def can_run():
+        return shutil.which("podman") is not None and os.geteuid() == 0
+
+    def describe(self):
+        """What ran: each image's id and each pod's resources, as the manifests set them."""
+        images = {}
+        for deployment in ("backend", "frontend"):
+            container = self.manifests.get("Deployment", deployment)["spec"]["template"]["spec"]
+            container = container["containers"][0]
+            image_id = self.podman.podman("image", "inspect", "--format", "{{.Id}}", container["image"])
+            images[deployment] = {
+                "image": container["image"],
+                "image_id": image_id.stdout.strip()[:12],
+                "resources": container.get("resources", {}),
+            }
+        return images
+
+    def _start(self, deployment, ready_path, ready_ok):
+        pod = PodServer(self.cluster.run_pod(deployment), self.podman)
+        if ready_ok:
+            pod.wait_probe_path_ok(ready_path)
+        else:
+            pod.pod.wait_ready(timeout=90)
+        return pod
+
+    def backend(self, ready_ok=False):
+        return self._start("backend", "/ping", ready_ok)
+
+    def frontend(self, backend_url, ready_ok=False):
+        # backend_url is unused: the pod finds the backend by its Service name, as in the cluster.
+        return self._start("frontend", "/startup", ready_ok)
+
+    def bare(self, backend_url):
+        return self._start(bare_deployment(self.manifests.get("Deployment", "frontend")), "/startup", False)
+
+    def memory(self, server):
+        return {**process_memory(server.pids()), **cgroup_memory(server.pids()[0])}
+
+    @staticmethod
+    def throttling(server):
+        """How often the CPU limit (CFS quota) stopped the pod so far: periods, throttled ones, seconds."""
+        return cgroup_throttling(server.pids()[0])
+
+    @staticmethod
+    def cpu_seconds(server):
+        return sum(proc_cpu_seconds(pid) for pid in server.pids())
+
+    def close(self):
+        for pod in self.cluster.pods:
+            if pod.restarts or pod.failure or any(t.reason != "pod deleted" for t in pod.terminations):
+                print(f"bench: pod {pod.name} did not run undisturbed:\n{pod.describe()}", file=sys.stderr)
+        self.cluster.close()
+        self.podman.remove_leftovers(self.session)
+
+
+class PodServer:
+    """A started pod as the benchmark sees a service: `.url`, `.terminate()`, `.stop()`, `.pids()`."""
+
+    def __init__(self, pod, podman):
+        self.pod, self.podman = pod, podman
+        self.url = f"http://127.0.0.1:{pod.published_port()}"
+        self.termination = None
+
+    def wait_probe_path_ok(self, path, timeout=60.0):
+        """Poll `path` as the kubelet's prober asks it (Host: <pod IP>:<port>) every 10 ms until 200:
+        the earliest moment the startup probe could pass, not rounded up to its periodSeconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.pod.kubelet_get(path, timeout=1).status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.01)
+        raise TimeoutError(f"{self.pod.name} {path} not 200 after {timeout} s:\n{self.pod.describe()}")
+
+    def pids(self):
+        """Host pids of the container's processes, PID 1 (the gunicorn master) first; none while the
+        kubelet restarts it (a failed liveness probe: reported when the stack closes)."""
+        try:
+            return self.podman.host_pids(self.pod.container)
+        except self.podman.PodmanError:
+            return []
+
+    def terminate(self):
+        """Delete the pod as the kubelet does (preStop, then SIGTERM); returns (exit code, SIGTERM to exit).
+
+        The whole deletion, preStop included, is kept in `.termination`."""
+        self.termination = self.pod.delete()
+        return self.termination.exit_code, self.termination.sigterm_to_exit
+
+    def stop(self):
+        self.pod.remove()
+
+
+def bare_deployment(frontend):
+    """The frontend's Deployment, serving bench/bare_wsgi.py instead (labels no Service selects)."""
+    deployment = copy.deepcopy(frontend)
+    deployment["metadata"] = {**deployment["metadata"], "name": "bare-wsgi", "labels": {"app": "bare-wsgi"}}
+    deployment["spec"]["selector"] = {"matchLabels": {"app": "bare-wsgi"}}
+    template = deployment["spec"]["template"]
+    template["metadata"]["labels"] = {"app": "bare-wsgi"}
+    template["spec"].setdefault("volumes", []).append(
+        {"name": "bench", "hostPath": {"path": str(ROOT / "bench"), "type": "Directory"}}
+    )
+    container = template["spec"]["containers"][0]
+    container["args"] = [
+        *("gunicorn", "--config", "gunicorn.conf.py"),
+        *("--pythonpath", "/opt/bench", "bare_wsgi:application"),
+    ]
+    container.setdefault("volumeMounts", []).append(
+        {"name": "bench", "mountPath": "/opt/bench", "readOnly": True}
+    )
+    return deployment
+
+
+def pass_experiment_env(deployment):
+    """The gunicorn knobs set in the benchmark's environment (an experiment) reach the pod, as in gunicorn
+    mode they reach the processes; the manifests' own values win where they set one."""
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = container.setdefault("env", [])
+    named = {item["name"] for item in env}
+    for key in EXPERIMENT_ENV:
+        if os.environ.get(key) and key not in named:
+            env.append({"name": key, "value": os.environ[key]})
+
+
+def load_harness():
+    """tests/e2e/harness as a package (its modules import each other relatively)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    modules = ("cluster", "images", "podman", "podspec")
+    loaded = {name: importlib.import_module(f"tests.e2e.harness.{name}") for name in modules}
+    return types.SimpleNamespace(**loaded)
+
+
+def cgroup_paths(pid):
+    """controller -> the process's cgroup, from /proc/<pid>/cgroup; "" is the unified (v2) hierarchy."""
+    paths = {}
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        paths |= dict.fromkeys(controllers.split(","), path)
+    return paths
+
+
+def cgroup_memory(pid):
+    """The container's memory as its cgroup counts it, each page once: what the kubelet and the memory limit
+    see. working set = usage - inactive file cache (`kubectl top`); anon = the RSS of all its processes."""
+    v1, v2 = Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup")
+    paths = cgroup_paths(pid)
+    if "memory" in paths:  # cgroup v1
+        folder = v1 / paths["memory"].lstrip("/")
+        usage = int((folder / "memory.usage_in_bytes").read_text())
+        stat = cgroup_stat(folder / "memory.stat")
+        inactive, anon = stat["total_inactive_file"], stat["total_rss"]
+    else:  # cgroup v2: the unified hierarchy's line is "0::/path"
+        folder = v2 / paths[""].lstrip("/")
+        usage = int((folder / "memory.current").read_text())
+        stat = cgroup_stat(folder / "memory.stat")
+        inactive, anon = stat["inactive_file"], stat["anon"]
+    mib = 1024 * 1024
+    return {
+        "cgroup_usage_mib": round(usage / mib, 1),
+        "cgroup_working_set_mib": round((usage - inactive) / mib, 1),
+        "cgroup_anon_mib": round(anon / mib, 1),
+    }
+
+
+def cgroup_throttling(pid):
+    """cpu.stat of the process's cgroup: scheduler periods, how many hit the quota, time throttled (s)."""
+    paths = cgroup_paths(pid)
+    if "cpu" in paths:  # cgroup v1: throttled_time in ns
+        stat = cgroup_stat(Path("/sys/fs/cgroup/cpu") / paths["cpu"].lstrip("/") / "cpu.stat")
+        throttled_s = stat["throttled_time"] / 1e9
+    else:  # cgroup v2: throttled_usec
+        stat = cgroup_stat(Path("/sys/fs/cgroup") / paths[""].lstrip("/") / "cpu.stat")
+        throttled_s = stat["throttled_usec"] / 1e6
+    return {"periods": stat["nr_periods"], "throttled": stat["nr_throttled"], "throttled_s": throttled_s}
+
+
+def cgroup_stat(path):
+    return {key: int(value) for key, value in (line.split() for line in path.read_text().splitlines())}
 
 
 STACKS = {stack.mode: stack for stack in (GunicornStack, ContainerStack)}

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,13 @@ def start(url, load):
 def finish(process):
     stdout, stderr = process.communicate(timeout=600)
     return parse(stdout, stderr, process.returncode)
+
+
+def interrupt(process):
+    """Stop a `start`ed wrk early (SIGINT: it stops and reports what it measured so far)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+    return finish(process)
 
 
 def run(url, load):

@@ -38,13 +38,24 @@ def container(deployment):
 MUTATIONS = {
     "exec probe": lambda d: container(d).update(readinessProbe={"exec": {"command": ["true"]}}),
     "sidecar": lambda d: d["spec"]["template"]["spec"]["containers"].append({"name": "x", "image": "x"}),
-    "hostPath volume": lambda d: d["spec"]["template"]["spec"].update(
-        volumes=[{"name": "v", "hostPath": {}}]
+    "hostPath volume, not a Directory": lambda d: d["spec"]["template"]["spec"].update(
+        volumes=[{"name": "v", "hostPath": {"path": "/etc/passwd", "type": "File"}}]
     ),
     "unknown container field": lambda d: container(d).update(stdin=True),
     "service account token": lambda d: d["spec"]["template"]["spec"].pop("automountServiceAccountToken"),
     "httpGet preStop": lambda d: container(d).update(lifecycle={"preStop": {"httpGet": {"port": 8080}}}),
+    "writable hostPath mount": lambda d: with_host_directory(d, read_only=False),
 }
+
+
+def with_host_directory(deployment, read_only):
+    """Mount /srv/bench (a hostPath Directory) at /opt/bench."""
+    deployment["spec"]["template"]["spec"]["volumes"] = [
+        {"name": "bench", "hostPath": {"path": "/srv/bench", "type": "Directory"}}
+    ]
+    mount = {"name": "bench", "mountPath": "/opt/bench", "readOnly": read_only}
+    container(deployment)["volumeMounts"] = [mount]
+    return deployment
 
 
 def test_pod_plan__translates_a_plain_template():
@@ -62,3 +73,10 @@ def test_pod_plan__refuses_what_it_cannot_emulate(mutation):
     MUTATIONS[mutation](deployment)
     with pytest.raises(UnsupportedField):
         Manifests([deployment]).pod_plan("web")
+
+
+def test_pod_plan__host_directory_is_a_read_only_bind_mount():
+    """A hostPath Directory mounted readOnly (the benchmark's bare-WSGI pod) becomes `--volume ...:ro`."""
+    deployment = with_host_directory(copy.deepcopy(DEPLOYMENT), read_only=True)
+    plan = Manifests([deployment]).pod_plan("web")
+    assert plan.volume_args() == ["--volume", "/srv/bench:/opt/bench:ro"]

@@ -17,7 +17,7 @@ import socket
 from . import podman as pm
 from . import traffic
 from .kubelet import Pod
-from .podspec import CLUSTER_DOMAIN, UnsupportedField
+from .podspec import CLUSTER_DOMAIN, PodPlan, UnsupportedField
 
 
 class Cluster:
@@ -42,8 +42,14 @@ class Cluster:
         )
 
     def run_pod(self, deployment):
-        """Create a pod of the Deployment (as its ReplicaSet would) and start it; returns the Pod."""
-        plan = self.manifests.pod_plan(deployment)
+        """Create a pod of the Deployment (as its ReplicaSet would) and start it; returns the Pod.
+
+        `deployment` names one in the rendered overlay, or is a Deployment object of its own (the
+        benchmark's bare-WSGI variant of the frontend)."""
+        if isinstance(deployment, str):
+            plan = self.manifests.pod_plan(deployment)
+        else:
+            plan = PodPlan(deployment, self.manifests)
         pod = Pod(self, plan, next(self._free_ips))
         self.pods.append(pod)
         return pod.start()

@@ -241,6 +241,7 @@ class PodPlan:
         self.container = spec["containers"][0]
         self.where = f"{where}.containers[0]"
         check_fields(self.container, CONTAINER_FIELDS, self.where)
+        self.mounts = self._mounts()
         self.name = self.container["name"]
         self.image = self.container["image"]
         self.ports = self._ports()
@@ -252,9 +253,15 @@ class PodPlan:
     # -- pieces ---------------------------------------------------------------------------------------------
 
     def _volume(self, volume, where):
-        check_fields(volume, {"name", "emptyDir"}, f"{where}[{volume['name']}]")
+        check_fields(volume, {"name", "emptyDir", "hostPath"}, f"{where}[{volume['name']}]")
+        if "hostPath" in volume:
+            # Only what the benchmark's bare-WSGI pod needs: an existing directory, mounted read-only.
+            host_path = volume["hostPath"]
+            check_fields(host_path, {"path", "type"}, f"{where}[{volume['name']}].hostPath")
+            require(host_path.get("type") == "Directory", where, "hostPath: only type Directory")
+            return {"host_path": host_path["path"]}
         empty_dir = volume.get("emptyDir")
-        require(empty_dir is not None, where, f"volume {volume['name']}: only emptyDir")
+        require(empty_dir is not None, where, f"volume {volume['name']}: only emptyDir or hostPath")
         check_fields(empty_dir, {"medium", "sizeLimit"}, f"{where}[{volume['name']}].emptyDir")
         medium = empty_dir.get("medium", "")
         require(medium in ("", "Memory"), where, f"emptyDir medium {medium!r}")
@@ -468,7 +475,10 @@ class PodPlan:
         return args
 
     def volume_args(self):
-        """emptyDir volumes as tmpfs mounts.
+        return list(self.mounts)
+
+    def _mounts(self):
+        """emptyDir volumes as tmpfs mounts; a hostPath directory as a read-only bind mount.
 
         Approximations, both harmless for these services (they keep nothing on disk): the tmpfs is made anew
         when the container restarts (an emptyDir outlives container restarts), and fsGroup adds the
@@ -481,6 +491,10 @@ class PodPlan:
             check_fields(mount, {"name", "mountPath", "readOnly"}, where)
             volume = self.volumes.get(mount["name"])
             require(volume is not None, where, "no volume of that name")
+            if "host_path" in volume:
+                require(mount.get("readOnly") is True, where, "hostPath volumes are mounted readOnly only")
+                args += ["--volume", f"{volume['host_path']}:{mount['mountPath']}:ro"]
+                continue
             options = ["ro" if mount.get("readOnly") else "rw", "exec", "mode=0777"]
             if volume["size"]:
                 options.append(f"size={volume['size']}")
