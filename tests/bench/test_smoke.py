@@ -1,7 +1,8 @@
-"""A 1-second run of the benchmark (`python -m bench --smoke`), so bench/ cannot rot unnoticed.
+"""A 1-second run of the benchmark (`python -m bench --smoke`) in each mode, so bench/ cannot rot unnoticed.
 
-It runs the real services under gunicorn and drives them with wrk at c=4 for 1 s per cell. wrk missing:
-skipped outside CI, a failure under CI=true (manage.sh and CI install it with apt).
+gunicorn mode runs the real services as gunicorn processes; containers mode runs the real images as pods
+through the e2e harness (podman, root). Both drive them with wrk at c=4 for 1 s per cell. wrk or podman
+missing: skipped outside CI, a failure under CI=true (manage.sh and CI install them with apt).
 """
 
 import importlib.util
@@ -38,17 +39,38 @@ def run_bench(*args):
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    """One smoke run for the whole module: (results.json as a dict, printed table, chart path or None)."""
+def smoke_run(tmp_path_factory):
+    """smoke_run(mode): one smoke run per mode for the whole module, made on first use:
+    (results.json as a dict, printed table, chart path or None)."""
+    runs = {}
+
+    def run(mode):
+        if mode not in runs:
+            runs[mode] = run_smoke(mode, tmp_path_factory.mktemp(f"bench-{mode}"))
+        return runs[mode]
+
+    return run
+
+
+def run_smoke(mode, folder):
     require_wrk()
-    folder = tmp_path_factory.mktemp("bench")
+    if mode == "containers" and (find_tool("podman") is None or os.geteuid() != 0):
+        skip_or_fail("containers mode needs podman and root (apt-get install podman runc; run as root)")
     output = folder / "results.json"
     # The chart is drawn where matplotlib is installed (bench/requirements.txt); the rest needs none of it.
     chart = folder / "chart.png" if importlib.util.find_spec("matplotlib") else None
     chart_args = ["--chart", str(chart)] if chart else ["--no-chart"]
-    result = run_bench("--smoke", "--output", str(output), *chart_args)
+    result = run_bench("--smoke", "--mode", mode, "--output", str(output), *chart_args)
     assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads(output.read_text()), result.stdout, chart
+    results = json.loads(output.read_text())
+    assert results["mode"] == mode
+    return results, result.stdout, chart
+
+
+@pytest.fixture(params=["gunicorn", "containers"])
+def smoke(request, smoke_run):
+    """The smoke run of each mode in turn."""
+    return smoke_run(request.param)
 
 
 def load_row(results, service, path):
@@ -115,8 +137,28 @@ def test_smoke__table_printed_and_chart_drawn(smoke):
         assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_cli__containers_mode_says_what_it_needs():
-    """--mode containers is a seam for the podman harness: until then it exits 2 with a clear message."""
-    result = run_bench("--mode", "containers", "--smoke", "--no-chart", "--output", os.devnull)
+def test_smoke__pods_measured_as_the_kubelet_sees_them(smoke_run):
+    """Containers mode: memory from each pod's cgroup, CPU throttling per pod, and SIGTERM timed inside a
+    real pod deletion whose preStop (curl + sleep 5) ran first."""
+    results, printed, _ = smoke_run("containers")
+    for service in ("backend", "frontend", "bare"):
+        memory = results["memory_after_warmup"][service]
+        assert 0 < memory["cgroup_anon_mib"] <= memory["cgroup_working_set_mib"] <= memory["cgroup_usage_mib"]
+        assert memory["cgroup_anon_mib"] < memory["rss_mib"]  # shared pages counted once, not per worker
+        assert results["cpu_throttling_during_load"][service]["periods"] > 0
+    for service in ("backend", "frontend"):
+        for run in [
+            *results["lifecycle"][service]["sigterm_idle"],
+            results["lifecycle"][service]["sigterm_under_load"],
+        ]:
+            assert run["pre_stop_s"] >= 5
+            assert run["deletion_s"] >= run["pre_stop_s"] + run["seconds"] - 0.2
+    assert results["pods"]["frontend"]["resources"]["limits"]["cpu"]
+    assert "pod RSS (cgroup anon)" in printed
+
+
+def test_cli__cpu_limits_belong_to_containers_mode():
+    """--no-cpu-limits with --mode gunicorn is refused with a clear message (processes have no limit)."""
+    result = run_bench("--mode", "gunicorn", "--no-cpu-limits", "--smoke", "--no-chart")
     assert result.returncode == 2
-    assert "--mode containers needs the podman e2e harness" in result.stderr
+    assert "--no-cpu-limits is for containers mode" in result.stderr

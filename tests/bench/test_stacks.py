@@ -1,0 +1,54 @@
+"""The benchmark's pods, without running them: the bare-WSGI pod and the experiment knobs, from the real
+rendered overlay (kubectl), and the throttling arithmetic."""
+
+import copy
+
+import pytest
+
+from bench import run, stacks
+from tests.e2e.harness.podspec import Manifests, PodPlan, render_overlay
+from tests.prerequisites import find_tool, skip_or_fail
+
+
+@pytest.fixture(scope="module")
+def manifests():
+    if find_tool("kubectl") is None:
+        skip_or_fail("kubectl not found: it renders kustomize/overlays/k3s")
+    return Manifests(render_overlay())
+
+
+def test_bare_deployment__frontend_pod_serving_the_bare_app(manifests):
+    """Same image, limits, probes and securityContext as the frontend; bench/ mounted read-only; gunicorn
+    with the frontend's config serving bare_wsgi; and no Service selects it."""
+    frontend = manifests.get("Deployment", "frontend")
+    plan = PodPlan(stacks.bare_deployment(frontend), manifests)
+    original = manifests.pod_plan("frontend")
+    assert (plan.image, plan.probes, plan.security) == (original.image, original.probes, original.security)
+    assert plan.resource_args() == original.resource_args()
+    assert ["--volume", f"{stacks.ROOT / 'bench'}:/opt/bench:ro"] == plan.volume_args()[-2:]
+    assert plan.container["args"][-3:] == ["--pythonpath", "/opt/bench", "bare_wsgi:application"]
+    assert manifests.services_selecting(plan.namespace, plan.labels) == []
+    assert manifests.get("Deployment", "frontend") == frontend  # the overlay's own object is untouched
+
+
+def test_pass_experiment_env__set_knobs_reach_the_pod(manifests, monkeypatch):
+    """WEB_CONCURRENCY set for an experiment is added to the pod's env; unset knobs are not."""
+    monkeypatch.setenv("WEB_CONCURRENCY", "1")
+    monkeypatch.delenv("GUNICORN_THREADS", raising=False)
+    deployment = copy.deepcopy(manifests.get("Deployment", "frontend"))
+    stacks.pass_experiment_env(deployment)
+    env = {
+        item["name"]: item.get("value")
+        for item in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["WEB_CONCURRENCY"] == "1"
+    assert "GUNICORN_THREADS" not in env
+
+
+def test_throttling_delta__share_of_periods_throttled():
+    """Between two cpu.stat readings: periods elapsed, the share in which the quota ran out, seconds lost."""
+    before = {"frontend": {"periods": 100, "throttled": 10, "throttled_s": 1.0}}
+    after = {"frontend": {"periods": 300, "throttled": 60, "throttled_s": 3.5}}
+    assert run.throttling_delta(before, after) == {
+        "frontend": {"periods": 200, "throttled_share": 0.25, "throttled_s": 2.5}
+    }
