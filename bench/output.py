@@ -85,6 +85,8 @@ def throttling_line(throttling):
     """How much each pod's CPU limit held it back while the load cells ran."""
     pods = ", ".join(
         f"{name} {data['throttled_share']:.0%} of {data['periods']} periods ({data['throttled_s']:.1f} s)"
+        if data is not None
+        else f"{name} unknown (restarted)"
         for name, data in throttling.items()
     )
     return f"CPU limit (CFS quota) throttled during the load cells: {pods}"

@@ -187,6 +187,10 @@ def throttling_delta(before, after):
         return None
     delta = {}
     for name in after:
+        # No container, or a new one (its cgroup counts from zero): the share cannot be known.
+        if before[name] is None or after[name] is None or after[name]["periods"] < before[name]["periods"]:
+            delta[name] = None
+            continue
         periods = after[name]["periods"] - before[name]["periods"]
         throttled = after[name]["throttled"] - before[name]["throttled"]
         delta[name] = {

@@ -257,13 +257,18 @@ class ContainerStack:
     def bare(self, backend_url):
         return self._start(bare_deployment(self.manifests.get("Deployment", "frontend")), "/startup", False)
 
-    def memory(self, server):
-        return {**process_memory(server.pids()), **cgroup_memory(server.pids()[0])}
+    @staticmethod
+    def memory(server):
+        """The processes' RSS and PSS, and the pod's cgroup (any of its processes names it)."""
+        pids = server.pids()
+        return {**process_memory(pids), **(cgroup_memory(pids[0]) if pids else {})}
 
     @staticmethod
     def throttling(server):
-        """How often the CPU limit (CFS quota) stopped the pod so far: periods, throttled ones, seconds."""
-        return cgroup_throttling(server.pids()[0])
+        """How often the CPU limit (CFS quota) stopped the pod so far: periods, throttled ones, seconds.
+        None while the pod has no running container."""
+        pids = server.pids()
+        return cgroup_throttling(pids[0]) if pids else None
 
     @staticmethod
     def cpu_seconds(server):
@@ -299,8 +304,8 @@ class PodServer:
         raise TimeoutError(f"{self.pod.name} {path} not 200 after {timeout} s:\n{self.pod.describe()}")
 
     def pids(self):
-        """Host pids of the container's processes, PID 1 (the gunicorn master) first; none while the
-        kubelet restarts it (a failed liveness probe: reported when the stack closes)."""
+        """Host pids of the container's processes; none while the kubelet restarts it (after a failed
+        liveness probe, which the stack reports when it closes)."""
         try:
             return self.podman.host_pids(self.pod.container)
         except self.podman.PodmanError:

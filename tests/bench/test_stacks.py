@@ -52,3 +52,11 @@ def test_throttling_delta__share_of_periods_throttled():
     assert run.throttling_delta(before, after) == {
         "frontend": {"periods": 200, "throttled_share": 0.25, "throttled_s": 2.5}
     }
+
+
+def test_throttling_delta__restarted_pod_is_unknown_not_negative():
+    """A pod whose container was restarted between the readings (new cgroup, counters from zero) or had
+    none running is reported as None."""
+    before = {"frontend": {"periods": 500, "throttled": 50, "throttled_s": 5.0}, "backend": None}
+    after = {"frontend": {"periods": 20, "throttled": 2, "throttled_s": 0.1}, "backend": None}
+    assert run.throttling_delta(before, after) == {"frontend": None, "backend": None}
