@@ -143,7 +143,16 @@ def process_memory(pids):
     return {"processes": len(pids), "rss_mib": round(rss / 1024, 1), "pss_mib": round(pss / 1024, 1)}
 
 
-class GunicornStack:
+class Stack:
+    """What both modes measure the same way, from the processes a started service has (`server.pids()`)."""
+
+    @staticmethod
+    def cpu_seconds(server):
+        """CPU time (user + system) used so far by master + workers, all their threads included."""
+        return sum(proc_cpu_seconds(pid) for pid in server.pids())
+
+
+class GunicornStack(Stack):
     """The services as gunicorn processes with their container config, on free local ports."""
 
     mode = "gunicorn"
@@ -176,11 +185,6 @@ class GunicornStack:
         return process_memory(server.pids())
 
     @staticmethod
-    def cpu_seconds(server):
-        """CPU time (user + system) used so far by master + workers, all their threads included."""
-        return sum(proc_cpu_seconds(pid) for pid in server.pids())
-
-    @staticmethod
     def describe():
         return None  # processes on this machine, no limits
 
@@ -189,7 +193,7 @@ class GunicornStack:
             server.stop()
 
 
-class ContainerStack:
+class ContainerStack(Stack):
     """The real images as pods: the e2e harness (tests/e2e/harness) builds backend:latest and
     frontend:latest from the Dockerfiles and runs the rendered k3s overlay's pods on a podman network the way
     a kubelet would, with the manifests' CPU and memory limits, securityContext, probes and preStop.
@@ -229,13 +233,12 @@ class ContainerStack:
         """What ran: each image's id and each pod's resources, as the manifests set them."""
         images = {}
         for deployment in ("backend", "frontend"):
-            container = self.manifests.get("Deployment", deployment)["spec"]["template"]["spec"]
-            container = container["containers"][0]
-            image_id = self.podman.podman("image", "inspect", "--format", "{{.Id}}", container["image"])
+            plan = self.manifests.pod_plan(deployment)
+            image_id = self.podman.podman("image", "inspect", "--format", "{{.Id}}", plan.image)
             images[deployment] = {
-                "image": container["image"],
+                "image": plan.image,
                 "image_id": image_id.stdout.strip()[:12],
-                "resources": container.get("resources", {}),
+                "resources": plan.container.get("resources", {}),
             }
         return images
 
@@ -269,10 +272,6 @@ class ContainerStack:
         None while the pod has no running container."""
         pids = server.pids()
         return cgroup_throttling(pids[0]) if pids else None
-
-    @staticmethod
-    def cpu_seconds(server):
-        return sum(proc_cpu_seconds(pid) for pid in server.pids())
 
     def close(self):
         for pod in self.cluster.pods:
