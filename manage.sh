@@ -16,7 +16,8 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # Create .venv and install the pinned dependencies; reinstall only when a requirements file changed.
 ensure_venv() {
     local stamp="$VENV/.requirements.sha256" want
-    want=$(cat "$ROOT"/requirements-dev.txt "$ROOT"/*_site/requirements.txt | sha256sum | cut -d' ' -f1)
+    want=$(cat "$ROOT"/requirements-dev.txt "$ROOT"/*_site/requirements.txt "$ROOT/pyproject.toml" |
+        sha256sum | cut -d' ' -f1)
     if [[ -x "$PY" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
         return
     fi
@@ -25,6 +26,8 @@ ensure_venv() {
     [[ -x "$PY" ]] || python3 -m venv "$VENV"
     "$PY" -m pip install --quiet --disable-pip-version-check \
         -r "$ROOT/requirements-dev.txt" -r "$ROOT/backend_site/requirements.txt"
+    # The repository itself, editable: podkit and testbed import from anywhere (pyproject.toml).
+    "$PY" -m pip install --quiet --disable-pip-version-check --no-deps -e "$ROOT"
     echo "$want" >"$stamp"
 }
 
@@ -90,8 +93,8 @@ run_pair() {
     if [[ $kind == dev ]]; then
         (cd "$ROOT/backend_site" && exec "$PY" manage.py runserver 127.0.0.1:5000) &
         pids+=($!)
-        (cd "$ROOT/frontend_site" && BACKEND_URL=http://127.0.0.1:5000 \
-            exec "$PY" manage.py runserver 127.0.0.1:8080) &
+        # manage.py points the frontend at the backend on 127.0.0.1:5000 (BACKEND_URL's development default).
+        (cd "$ROOT/frontend_site" && exec "$PY" manage.py runserver 127.0.0.1:8080) &
         pids+=($!)
     else
         (cd "$ROOT/backend_site" && exec "$VENV/bin/gunicorn" --config gunicorn.conf.py \
@@ -163,8 +166,8 @@ cmd_build() {
     local cli
     cli=$(container_cli)
     say "building backend:latest and frontend:latest with $cli"
-    "$cli" build -t backend:latest "$ROOT/backend_site"
-    "$cli" build -t frontend:latest "$ROOT/frontend_site"
+    "$cli" build -t backend:latest -f "$ROOT/backend_site/Dockerfile" "$ROOT"
+    "$cli" build -t frontend:latest -f "$ROOT/frontend_site/Dockerfile" "$ROOT"
     if command -v k3s >/dev/null; then
         say "importing both images into k3s (containerd)"
         "$cli" save backend:latest | sudo k3s ctr images import -

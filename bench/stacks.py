@@ -4,47 +4,35 @@ A stack starts `backend`, `frontend` (pointed at a backend) and `bare` (bench/ba
 frontend's gunicorn settings), and says how much memory a started service holds. A started service has
 `.url`, `.terminate()` -> (exit code, seconds) and `.stop()`.
 
-- `gunicorn`: the services' own gunicorn.conf.py, started by tests/integration/servers.py exactly as the
+- `gunicorn`: the services' own gunicorn.conf.py, started by testbed/processes.py exactly as the
   containers start them (same command, same config; only --bind differs).
 - `containers`: the real images run as pods by the e2e harness (podman), limits and all.
 """
 
 import copy
-import importlib
-import importlib.util
 import os
 import secrets
 import shutil
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import requests
+
+from testbed import cluster, images, podman, podspec
+from testbed import processes as servers
+from testbed.processes import Gunicorn
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 BACKEND_CODE = "BACKEND-4242"
 POD_NAME = "bench-frontend"
 # Every service gets gunicorn's default access log format (the containers' one), unless the caller set
-# GUNICORN_CMD_ARGS for an experiment; tests/integration/servers.py would otherwise set its own format.
+# GUNICORN_CMD_ARGS for an experiment; testbed/processes.py would otherwise set its own format.
 CMD_ARGS = os.environ.get("GUNICORN_CMD_ARGS", "")
 # Knobs an experiment may set in the environment (see gunicorn.conf.py); both modes pass them on.
 EXPERIMENT_ENV = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_CMD_ARGS")
-
-
-def _load_servers():
-    """tests/integration/servers.py, loaded by path (tests/ is not a package)."""
-    path = ROOT / "tests" / "integration" / "servers.py"
-    spec = importlib.util.spec_from_file_location("bench_integration_servers", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-servers = _load_servers()
-Gunicorn = servers.Gunicorn
 
 
 class BenchGunicorn(Gunicorn):
@@ -194,7 +182,7 @@ class GunicornStack(Stack):
 
 
 class ContainerStack(Stack):
-    """The real images as pods: the e2e harness (tests/e2e/harness) builds backend:latest and
+    """The real images as pods: the e2e harness (testbed/) builds backend:latest and
     frontend:latest from the Dockerfiles and runs the rendered k3s overlay's pods on a podman network the way
     a kubelet would, with the manifests' CPU and memory limits, securityContext, probes and preStop.
 
@@ -212,18 +200,17 @@ class ContainerStack(Stack):
                 "--mode containers needs podman and root (the e2e harness's rootful pods); "
                 "use --mode gunicorn (the same gunicorn config the images run)"
             )
-        harness = load_harness()
-        self.podman = harness.podman
-        harness.images.ensure_base_image()
-        self.build_seconds = harness.images.build_images()
-        self.manifests = harness.podspec.Manifests(harness.podspec.render_overlay())
+        self.podman = podman
+        images.ensure_base_image()
+        self.build_seconds = images.build_images()
+        self.manifests = podspec.Manifests(podspec.render_overlay())
         for deployment in self.manifests.of_kind("Deployment"):
             pass_experiment_env(deployment)
             if not cpu_limits:  # an experiment: what the pod's CPU limit costs (CFS throttling)
                 container = deployment["spec"]["template"]["spec"]["containers"][0]
                 container.get("resources", {}).get("limits", {}).pop("cpu", None)
         self.session = secrets.token_hex(3)
-        self.cluster = harness.cluster.Cluster(self.manifests, self.session, "bench")
+        self.cluster = cluster.Cluster(self.manifests, self.session, "bench")
 
     @staticmethod
     def can_run():
@@ -351,15 +338,6 @@ def pass_experiment_env(deployment):
     for key in EXPERIMENT_ENV:
         if os.environ.get(key) and key not in named:
             env.append({"name": key, "value": os.environ[key]})
-
-
-def load_harness():
-    """tests/e2e/harness as a package (its modules import each other relatively)."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    modules = ("cluster", "images", "podman", "podspec")
-    loaded = {name: importlib.import_module(f"tests.e2e.harness.{name}") for name in modules}
-    return types.SimpleNamespace(**loaded)
 
 
 def cgroup_paths(pid):

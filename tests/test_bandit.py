@@ -1,4 +1,4 @@
-"""bandit finds nothing in the Python code that ships or operates the services (backend_site,
+"""bandit finds nothing in the Python code that ships or operates the services (backend_site, podkit,
 frontend_site, tools; not the tests), and every `# nosec` there names the one check it silences.
 
 bandit reads its settings from pyproject.toml ([tool.bandit], if present), like ruff and pytest.
@@ -14,7 +14,7 @@ import pytest
 from tests.prerequisites import find_tool, skip_or_fail
 
 REPO = Path(__file__).resolve().parents[1]
-SCANNED = ("backend_site", "frontend_site", "tools")
+SCANNED = ("backend_site", "frontend_site", "podkit", "tools")
 PYPROJECT = str(REPO / "pyproject.toml")
 INSTALL_HINT = "pip install bandit==1.9.4 (pinned in requirements-dev.txt)"
 # `# nosec` alone silences every check on the line; require the id(s), e.g. `# nosec B108`.

@@ -8,7 +8,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.decorators.http import require_POST, require_safe
 
-from backend_site.shared import error_response
+from podkit.errors import error_response
 
 logger = logging.getLogger(__name__)
 

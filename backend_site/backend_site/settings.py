@@ -2,17 +2,17 @@
 
 import secrets
 
-from backend_site.shared import allowed_hosts, env_bool, env_str, stdout_logging
+from podkit.conf import allowed_hosts, env_bool, env_str, stdout_logging
 
 DEBUG = env_bool("DJANGO_DEBUG")
 # Nothing here is signed (no sessions, CSRF, auth or messages), so a key made anew on each start breaks
 # nothing, and an unset variable can never ship a well-known key.
 SECRET_KEY = env_str("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50)
-ALLOWED_HOSTS = allowed_hosts("svc-backend")
+ALLOWED_HOSTS = allowed_hosts()
 
-INSTALLED_APPS = ["backend"]
+INSTALLED_APPS = ["podkit", "backend"]
 MIDDLEWARE = [
-    "backend_site.shared.JsonErrorsMiddleware",
+    "podkit.errors.JsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
 ]
 ROOT_URLCONF = "backend_site.urls"

@@ -2,17 +2,17 @@
 
 import secrets
 
-from frontend_site.shared import allowed_hosts, env_bool, env_float, env_str, stdout_logging
+from podkit.conf import allowed_hosts, env_bool, env_float, env_str, stdout_logging
 
 DEBUG = env_bool("DJANGO_DEBUG")
 # Nothing here is signed (no sessions, CSRF, auth or messages), so a key made anew on each start breaks
 # nothing, and an unset variable can never ship a well-known key.
 SECRET_KEY = env_str("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50)
-ALLOWED_HOSTS = allowed_hosts("svc-frontend")
+ALLOWED_HOSTS = allowed_hosts()
 
-INSTALLED_APPS = ["frontend"]
+INSTALLED_APPS = ["podkit", "frontend"]
 MIDDLEWARE = [
-    "frontend_site.shared.JsonErrorsMiddleware",
+    "podkit.errors.JsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
 ]
 ROOT_URLCONF = "frontend_site.urls"

@@ -6,7 +6,7 @@ import copy
 import pytest
 
 from bench import run, stacks
-from tests.e2e.harness.podspec import Manifests, PodPlan, render_overlay
+from testbed.podspec import Manifests, PodPlan, render_overlay
 from tests.prerequisites import find_tool, skip_or_fail
 
 

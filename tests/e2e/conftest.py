@@ -15,12 +15,11 @@ import time
 
 import pytest
 
+from testbed import podman as pm
+from testbed.cluster import Cluster
+from testbed.images import IMAGES, build_images, ensure_base_image
+from testbed.podspec import Manifests, render_overlay
 from tests.prerequisites import skip_or_fail
-
-from .harness import podman as pm
-from .harness.cluster import Cluster
-from .harness.images import IMAGES, build_images, ensure_base_image
-from .harness.podspec import Manifests, render_overlay
 
 MEASUREMENTS = []  # (what, value, unit), printed by pytest_terminal_summary
 E2E_SPAN = []  # time.monotonic() when the first e2e test started, when the last one finished

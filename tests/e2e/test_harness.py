@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from .harness.podspec import Manifests, UnsupportedField
+from testbed.podspec import Manifests, UnsupportedField
 
 DEPLOYMENT = {
     "kind": "Deployment",

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from .harness.traffic import Load
+from testbed.traffic import Load
 
 pytestmark = pytest.mark.e2e
 

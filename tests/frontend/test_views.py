@@ -3,6 +3,8 @@
 import pytest
 import requests
 
+from podkit.conf import allowed_hosts
+
 from .conftest import BACKEND
 
 POD = "frontend-5d9c7b6f4-x8k2p"
@@ -142,8 +144,31 @@ def test_unknown_path__json_404(client):
     assert response.json() == {"error": "No endpoint at /admin/", "status": 404}
 
 
-def test_host__foreign_host_is_json_400(client):
-    """The frontend refuses Host headers it does not answer to, with JSON."""
-    response = client.get("/health", HTTP_HOST="svc-backend.task-03.svc.cluster.local:5000")
+# What a NodePort or Ingress client sends: none of it is the pod's own IP (HOST_IP 10.0.0.5 in a pod).
+PUBLIC_HOSTS = [
+    "54.12.3.4:30080",  # the node's public IP (NATed: never status.hostIP)
+    "ec2-54-12-3-4.compute-1.amazonaws.com:30080",  # the node's public DNS name
+    "10.0.0.6:30080",  # another node of the cluster: a NodePort is open on every node
+    "frontend.example.com",  # an Ingress in front of svc-frontend
+]
+
+
+@pytest.mark.parametrize("host", PUBLIC_HOSTS)
+def test_host__nodeport_and_ingress_hosts_served(client, backend, monkeypatch, settings, host):
+    """The public entry point answers whatever name or address a browser reached it by."""
+    monkeypatch.setenv("POD_IP", "10.42.0.7")
+    monkeypatch.setenv("HOST_IP", "10.0.0.5")
+    monkeypatch.delenv("DJANGO_ALLOWED_HOSTS", raising=False)
+    settings.ALLOWED_HOSTS = allowed_hosts()  # as a pod computes them at start
+    backend.get(BACKEND + "/get-config", json={"code": "BACKEND-4242", "status": "ready"})
+    response = client.get("/who-am-i", HTTP_HOST=host)
+    assert response.status_code == 200
+    assert response.json()["code"] == "BACKEND-4242"
+
+
+@pytest.mark.parametrize("host", ["bad host", "localhost:notaport", "[::1", "a@b.example"])
+def test_host__malformed_host_is_json_400(client, host):
+    """A Host that is no host at all still gets a clean 400 JSON."""
+    response = client.get("/who-am-i", HTTP_HOST=host)
     assert response.status_code == 400
     assert response.json()["status"] == 400

@@ -2,7 +2,7 @@
 
 import pytest
 
-from .servers import Gunicorn
+from testbed.processes import Gunicorn
 
 POD_NAME = "frontend-5d9c7b6f4-x8k2p"
 

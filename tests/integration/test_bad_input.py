@@ -16,8 +16,9 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from testbed.processes import Gunicorn
+
 from .conftest import POD_NAME
-from .servers import Gunicorn
 
 pytestmark = pytest.mark.integration
 
@@ -123,28 +124,18 @@ def test_path__unknown_is_json_404(services, service, path):
 @pytest.mark.parametrize(
     "host",
     [
-        b"evil.example.com",
-        b"10.9.8.7:5000",
-        b"svc-backend.other-namespace.svc.cluster.local:5000",
         b"localhost:notaport",
         b"bad host",
         b"[::1",
-        b"a" * 300,
         b"",
         b"127.0.0.1@evil.example.com",
         b"\xff\xfe",
     ],
 )
-def test_host__invalid_or_foreign_is_json_400(services, service, host):
-    """A Host header the pod does not answer to, or one that is no host at all: 400 JSON."""
+def test_host__malformed_is_json_400(services, service, host):
+    """A Host header that is no host at all: 400 JSON (any well-formed one is served, podkit.conf)."""
     request = b"GET /get-config HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n"
     assert_json_error(*exchange(services[service], request), 400)
-
-
-def test_host__frontend_refuses_the_backend_service_name(services):
-    """The frontend does not answer to the backend's Service name (and the reverse): 400 JSON."""
-    request = b"GET /who-am-i HTTP/1.1\r\nHost: svc-backend.task-03.svc.cluster.local:5000\r\n\r\n"
-    assert_json_error(*exchange(services["frontend"], request), 400)
 
 
 def test_host__two_host_headers_refused_by_gunicorn(services):

@@ -18,8 +18,9 @@ from typing import NamedTuple
 import pytest
 import requests
 
+from testbed.processes import StandInBackend, free_port
+
 from .conftest import POD_NAME
-from .servers import StandInBackend, free_port
 
 pytestmark = pytest.mark.integration
 

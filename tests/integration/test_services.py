@@ -10,8 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from testbed.processes import free_port
+
 from .conftest import POD_NAME
-from .servers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -127,18 +128,29 @@ def test_backend_junk__probes_503(junk_backend, frontend_for, path):
 
 
 @pytest.mark.parametrize(
-    "host", ["10.42.0.7:8080", "svc-frontend.task-03.svc.cluster.local:8080", "192.168.1.20:30080"]
+    "host",
+    [
+        "10.42.0.7:8080",  # the kubelet's probe: the pod's IP
+        "svc-frontend.task-03.svc.cluster.local:8080",  # the course's in-cluster check
+        "54.12.3.4:30080",  # NodePort via the node's public IP (NATed: never status.hostIP)
+        "ec2-54-12-3-4.compute-1.amazonaws.com:30080",  # NodePort via the node's public DNS name
+        "10.0.0.6:30080",  # NodePort via another node of the cluster
+        "frontend.example.com",  # an Ingress in front of svc-frontend
+    ],
 )
-def test_host__probe_and_service_hosts_served(backend, frontend_for, host):
-    """Host headers of a kubelet probe (pod IP), the Service name and the NodePort are served."""
-    frontend = frontend_for(backend.url, POD_IP="10.42.0.7", HOST_IP="192.168.1.20")
-    response = requests.get(frontend.url + "/health", headers={"Host": host}, timeout=5)
+def test_host__every_way_in_is_served(backend, frontend_for, host):
+    """A real server in a pod's environment answers probes, Service names, NodePorts and an Ingress."""
+    frontend = frontend_for(backend.url, POD_IP="10.42.0.7", HOST_IP="10.0.0.5")
+    response = requests.get(frontend.url + "/who-am-i", headers={"Host": host}, timeout=5)
     assert response.status_code == 200
+    assert response.json()["code"]
 
 
-def test_host__foreign_host_refused(backend, frontend_for):
-    """A Host the pod does not answer to is a JSON 400 from a real server too."""
-    frontend = frontend_for(backend.url, POD_IP="10.42.0.7")
-    response = requests.get(frontend.url + "/health", headers={"Host": "10.42.0.8:8080"}, timeout=5)
-    assert response.status_code == 400
-    assert response.json()["status"] == 400
+def test_host__pinned_list_refuses_others(backend, frontend_for):
+    """With DJANGO_ALLOWED_HOSTS pinned, another Host is a JSON 400 and the pod's IP still serves probes."""
+    frontend = frontend_for(backend.url, POD_IP="10.42.0.7", DJANGO_ALLOWED_HOSTS="frontend.example.com")
+    refused = requests.get(frontend.url + "/health", headers={"Host": "10.0.0.6:30080"}, timeout=5)
+    assert refused.status_code == 400
+    assert refused.json()["status"] == 400
+    probe = requests.get(frontend.url + "/health", headers={"Host": "10.42.0.7:8080"}, timeout=5)
+    assert probe.status_code == 200

@@ -14,11 +14,15 @@ from pathlib import Path
 
 from .podman import PODMAN, PodmanError
 
-REPO = Path(__file__).resolve().parents[3]
-STANDIN_SCRIPT = REPO / "tests" / "e2e" / "standin-base-image.sh"
+REPO = Path(__file__).resolve().parents[1]
+STANDIN_SCRIPT = Path(__file__).with_name("standin-base-image.sh")
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")  # Debian's ca-certificates
-# Image tag -> build context; the tags are the images the k3s overlay's Deployments run.
-IMAGES = {"backend:latest": REPO / "backend_site", "frontend:latest": REPO / "frontend_site"}
+# Image tag -> Dockerfile, built with the repository root as context; the tags are the images the
+# overlays' Deployments run.
+IMAGES = {
+    "backend:latest": REPO / "backend_site" / "Dockerfile",
+    "frontend:latest": REPO / "frontend_site" / "Dockerfile",
+}
 
 
 def ensure_base_image():
@@ -41,12 +45,12 @@ def build_images():
             pip_conf = Path(scratch) / "pip.conf"
             pip_conf.write_text("[global]\ncert = /run/host-ca.crt\n")
             mounts = ["-v", f"{HOST_CA_BUNDLE}:/run/host-ca.crt:ro", "-v", f"{pip_conf}:/etc/pip.conf:ro"]
-        for tag, context in IMAGES.items():
+        for tag, dockerfile in IMAGES.items():
             started = time.monotonic()
-            command = [*PODMAN, "build", *mounts, "--tag", tag, str(context)]
+            command = [*PODMAN, "build", *mounts, "--tag", tag, "--file", str(dockerfile), str(REPO)]
             result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
             if result.returncode != 0:
                 output = (result.stdout + result.stderr)[-4000:]
-                raise PodmanError(f"building {tag} from {context} failed:\n{output}")
+                raise PodmanError(f"building {tag} from {dockerfile} failed:\n{output}")
             timings[tag] = time.monotonic() - started
     return timings

@@ -13,7 +13,7 @@
 # It is NOT Python 3.12: Debian bookworm ships Python 3.11, which is acceptable for a stand-in because
 # Django 5.2 supports Python 3.10-3.13. The label io.task03.standin=true marks it.
 #
-# Usage: tests/e2e/standin-base-image.sh [--force]     (--force rebuilds even if the image exists)
+# Usage: testbed/standin-base-image.sh [--force]     (--force rebuilds even if the image exists)
 # Env:   STANDIN_MIRROR (default http://deb.debian.org/debian), STANDIN_SECURITY_MIRROR,
 #        STANDIN_SUITE (default bookworm), STANDIN_NO_PULL=1 (skip the pull attempt),
 #        STANDIN_CACHE_DIR (default /var/cache/standin-debootstrap; .debs kept for faster rebuilds).
@@ -174,7 +174,7 @@ tar -C "$rootfs" --numeric-owner -c . | podman import --quiet \
   --change 'LABEL io.task03.standin=true' \
   --change "LABEL org.opencontainers.image.description=Stand-in for python:3.12-slim: Debian $SUITE + Python $py_version" \
   --change 'CMD ["python3"]' \
-  --message "stand-in for $IMAGE built by tests/e2e/standin-base-image.sh" \
+  --message "stand-in for $IMAGE built by testbed/standin-base-image.sh" \
   - "$tmp_tag" >/dev/null
 
 # Smoke test before giving it the official name: the image must do what our Dockerfiles rely on.

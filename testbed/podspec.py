@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[1]
 OVERLAY = REPO / "kustomize" / "overlays" / "k3s"
 CLUSTER_DOMAIN = "cluster.local"
 # The kubelet refuses to start a container with less than this after the preStop hook (kuberuntime).

@@ -1,0 +1,8 @@
+"""podkit: what makes a Django project behave as a pod. Both services list it in INSTALLED_APPS.
+
+- `podkit.conf`: settings read from the environment (strict parsing, safe defaults), the Host policy, and
+  the logging config;
+- `podkit.errors`: the JSON error contract and the middleware that enforces it on every answer.
+
+See README.md beside this file.
+"""

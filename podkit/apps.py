@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PodkitConfig(AppConfig):
+    name = "podkit"
+    verbose_name = "Pod behaviour shared by both services"
