@@ -7,8 +7,9 @@ VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 NAMESPACE=task-03
 OVERLAY="$ROOT/kustomize/overlays/k3s"
-# Debian packages the tests need: podman runs the images as the kubelet would, wrk drives the benchmark.
-TEST_PACKAGES=(podman runc debootstrap netavark aardvark-dns iptables ca-certificates wrk)
+# Debian packages the tests need: podman runs the images as the kubelet would, wrk drives the benchmark,
+# containerd (with ctr) stands in for k3s's containerd when the tests import the images.
+TEST_PACKAGES=(podman runc debootstrap netavark aardvark-dns iptables ca-certificates wrk containerd)
 # The images `build` makes; the Deployments run backend:latest and frontend:latest with imagePullPolicy: Never.
 IMAGES=(backend frontend)
 
