@@ -7,8 +7,11 @@ VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 NAMESPACE=task-03
 OVERLAY="$ROOT/kustomize/overlays/k3s"
-# Debian packages the tests need: podman runs the images as the kubelet would, wrk drives the benchmark.
-TEST_PACKAGES=(podman runc debootstrap netavark aardvark-dns iptables ca-certificates wrk)
+# Debian packages the tests need: podman runs the images as the kubelet would, wrk drives the benchmark,
+# containerd (with ctr) stands in for k3s's containerd when the tests import the images.
+TEST_PACKAGES=(podman runc debootstrap netavark aardvark-dns iptables ca-certificates wrk containerd)
+# The images `build` makes; the Deployments run backend:latest and frontend:latest with imagePullPolicy: Never.
+IMAGES=(backend frontend)
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -77,7 +80,8 @@ usage: ./manage.sh VERB
   lint       ruff check and ruff format --check only
   bench      benchmark both services (as pods where podman runs, else processes) against a bare WSGI
              ceiling with wrk; writes bench/results.json and bench/chart.png (see bench/README.md)
-  build      build the backend and frontend images; import them into k3s where it is installed
+  build      build the backend and frontend images, then import them into k3s where it is installed
+  import     import the built images into k3s's containerd (as docker.io/library/NAME:latest)
   deploy     kubectl apply -k kustomize/overlays/k3s, then wait for both rollouts
   verify     grade the live cluster the way the course does (score table; non-zero below full marks)
   logs       follow the logs of both pods
@@ -169,10 +173,53 @@ cmd_build() {
     "$cli" build -t backend:latest -f "$ROOT/backend_site/Dockerfile" "$ROOT"
     "$cli" build -t frontend:latest -f "$ROOT/frontend_site/Dockerfile" "$ROOT"
     if command -v k3s >/dev/null; then
-        say "importing both images into k3s (containerd)"
-        "$cli" save backend:latest | sudo k3s ctr images import -
-        "$cli" save frontend:latest | sudo k3s ctr images import -
+        import_images "$cli"
+    else
+        say "no k3s here, so the images were not imported; $(import_by_hand "$cli")"
     fi
+}
+
+cmd_import() {
+    local cli
+    cli=$(container_cli)
+    command -v k3s >/dev/null || die "k3s not found; $(import_by_hand "$cli")"
+    import_images "$cli"
+}
+
+# A pod's `image: backend:latest` is docker.io/library/backend:latest to containerd. docker's archive
+# carries that name already, but podman names its builds localhost/backend:latest and its archive would
+# import under that name, which no pod asks for (ErrImageNeverPull). So the archive is saved under the
+# full name; tagging is a no-op for docker, and podman keeps the extra name (a short name still finds
+# localhost/ first).
+import_images() {
+    local cli=$1 name ref
+    for name in "${IMAGES[@]}"; do
+        ref=docker.io/library/$name:latest
+        "$cli" tag "$name:latest" "$ref" || die "no image $name:latest to import: run ./manage.sh build first"
+        say "importing $ref into k3s (containerd, namespace k8s.io)"
+        "$cli" save "$ref" | k3s_as_root ctr images import - || die "importing $ref into k3s failed"
+    done
+}
+
+# k3s's containerd socket belongs to root: sudo only when we are not root already.
+k3s_as_root() {
+    if [[ $EUID -eq 0 ]]; then
+        k3s "$@"
+    elif command -v sudo >/dev/null; then
+        sudo "$(command -v k3s)" "$@"
+    else
+        die "importing into k3s needs root, and there is no sudo: run ./manage.sh import as root"
+    fi
+}
+
+# The by-hand import, for a machine where k3s runs.
+import_by_hand() {
+    local cli=$1 name ref text="import them by hand where k3s runs, as root (else put sudo before k3s):"
+    for name in "${IMAGES[@]}"; do
+        ref=docker.io/library/$name:latest
+        text+=$'\n'"    $cli tag $name:latest $ref && $cli save $ref | k3s ctr images import -"
+    done
+    printf '%s' "$text"
 }
 
 cmd_deploy() {
@@ -193,7 +240,7 @@ cmd_undeploy() { kubectl delete -k "$OVERLAY" --ignore-not-found; }
 verb=${1:-help}
 shift || true
 case "$verb" in
-    dev | serve | test | lint | bench | build | deploy | verify | logs | undeploy | help) "cmd_$verb" "$@" ;;
+    dev | serve | test | lint | bench | build | import | deploy | verify | logs | undeploy | help) "cmd_$verb" "$@" ;;
     -h | --help) cmd_help ;;
     *) cmd_help >&2; die "unknown verb: $verb" ;;
 esac
