@@ -22,21 +22,29 @@ pytestmark = pytest.mark.integration
 ANSWER_BOUND = 1.5
 
 
-def get_many(url, count, parallel=8):
-    """`count` GETs, `parallel` at a time, each on a new connection (so the kernel spreads them)."""
-    with ThreadPoolExecutor(parallel) as pool:
-        return list(pool.map(lambda _: requests.get(url, timeout=5), range(count)))
+def get_from_several_workers(server, path, workers=2, batch=40, limit=400):
+    """GETs of `path`, `batch` at a time on new connections, until `workers` workers have answered some.
+
+    The kernel gives each new connection to whichever worker accepts first; on a loaded machine one worker
+    can take a whole batch, so the test asks again rather than hoping one batch is spread.
+    """
+    responses = []
+    with ThreadPoolExecutor(8) as pool:
+        while len(responses) < limit:
+            responses += pool.map(lambda _: requests.get(server.url + path, timeout=5), range(batch))
+            if len(server.worker_pids(f"GET {path}")) >= workers:
+                return responses
+    raise AssertionError(f"{limit} requests to {path} were all served by fewer than {workers} workers")
 
 
 def test_get_config__one_code_across_workers(start):
     """Every worker of a multi-worker backend serves the same code, over many requests."""
     backend = start("backend", WEB_CONCURRENCY=3)
-    responses = get_many(backend.url + "/get-config", 40)
+    responses = get_from_several_workers(backend, "/get-config")
     assert {r.status_code for r in responses} == {200}
     codes = {r.json()["code"] for r in responses}
     assert len(codes) == 1
     assert re.fullmatch(r"BACKEND-\d{4}", codes.pop())
-    assert len(backend.worker_pids("GET /get-config")) >= 2
 
 
 def test_get_config__config_code_env_pins_code(start):
@@ -50,10 +58,9 @@ def test_who_am_i__backend_code_from_every_worker(backend, frontend_for):
     frontend = frontend_for(backend.url, WEB_CONCURRENCY=3)
     code = requests.get(backend.url + "/get-config", timeout=5).json()["code"]
     assert requests.get(frontend.url + "/startup", timeout=5).json()["backend_code"] == code
-    responses = get_many(frontend.url + "/who-am-i", 40)
+    responses = get_from_several_workers(frontend, "/who-am-i")
     assert {r.status_code for r in responses} == {200}
     assert {(r.json()["name"], r.json()["code"]) for r in responses} == {(POD_NAME, code)}
-    assert len(frontend.worker_pids("GET /who-am-i")) >= 2
 
 
 def test_health__ok_with_live_backend(backend, frontend_for):
