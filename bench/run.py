@@ -23,8 +23,10 @@ from pathlib import Path
 
 import requests
 
+from testbed.processes import GUNICORN
+
 from . import lifecycle, output, wrk
-from .stacks import EXPERIMENT_ENV, ROOT, STACKS, ContainerStack, servers
+from .stacks import EXPERIMENT_ENV, ROOT, STACKS, ContainerStack, ContainersUnavailable
 
 ENDPOINTS = [
     ("frontend", "/who-am-i"),
@@ -91,7 +93,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         results = run(args)
-    except (NotImplementedError, wrk.WrkMissing) as exc:
+    except (ContainersUnavailable, wrk.WrkMissing) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -175,10 +177,9 @@ def memory(stack, running):
 
 
 def throttling(stack, running):
-    """Each pod's CFS counters (containers mode; None for processes without a CPU limit of their own)."""
-    if not hasattr(stack, "throttling"):
-        return None
-    return {name: stack.throttling(server) for name, server in running.items()}
+    """Each pod's CFS counters; None when no service has a CPU limit to read (processes)."""
+    readings = {name: stack.throttling(server) for name, server in running.items()}
+    return readings if any(reading is not None for reading in readings.values()) else None
 
 
 def throttling_delta(before, after):
@@ -331,12 +332,12 @@ def gunicorn_settings():
     settings = {
         "env": {k: os.environ.get(k) for k in EXPERIMENT_ENV},
         "version": subprocess.run(
-            [str(servers.GUNICORN), "--version"], capture_output=True, text=True, check=False
+            [str(GUNICORN), "--version"], capture_output=True, text=True, check=False
         ).stdout.strip(),
     }
     for service in ("backend", "frontend"):
         printed = subprocess.run(
-            [str(servers.GUNICORN), "--config", "gunicorn.conf.py", "--print-config"],
+            [str(GUNICORN), "--config", "gunicorn.conf.py", "--print-config"],
             cwd=ROOT / f"{service}_site",
             env=env,
             capture_output=True,

@@ -21,8 +21,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from . import net, traffic
 from . import podman as pm
-from . import traffic
 from .podspec import MINIMUM_GRACE_SECONDS, NAME_ALPHABET, Downward
 
 
@@ -82,7 +82,7 @@ class Pod:
         )
         # Host ports (127.0.0.1 only) for the containerPorts and the probes' ports; they stay with the pod.
         ports = [*plan.ports.values(), *(probe.port for probe in plan.probes.values())]
-        self.host_ports = {number: traffic.free_port() for number in dict.fromkeys(ports)}
+        self.host_ports = {number: net.free_port() for number in dict.fromkeys(ports)}
         self.restarts = 0
         self.probes = []  # every ProbeResult, in order
         self.events = []  # (monotonic time, message)

@@ -8,7 +8,6 @@ Service sends `Host: svc-frontend.task-03.svc.cluster.local:8080`. Every request
 import http.client
 import itertools
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -120,9 +119,3 @@ class Load:
         if reply.status is not None:
             return "answered"
         return "dropped" if reply.connected else "refused"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
