@@ -64,9 +64,9 @@ def get(port, path, host, timeout, headers=(), max_body=None):
     return reply
 
 
-def probe(port, path, pod_ip, container_port, timeout, headers=()):
+def probe(port, path, pod_ip, container_port, timeout):
     """A kubelet httpGet probe of a pod, sent to the pod's published port."""
-    probe_headers = (("User-Agent", PROBE_USER_AGENT), ("Accept", "*/*"), *headers)
+    probe_headers = (("User-Agent", PROBE_USER_AGENT), ("Accept", "*/*"))
     return get(port, path, f"{pod_ip}:{container_port}", timeout, probe_headers, max_body=MAX_BODY)
 
 
