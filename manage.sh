@@ -79,7 +79,7 @@ usage: ./manage.sh VERB
   test       ruff, then every test (unit, integration, manifests, containers); non-zero on any failure
   lint       ruff check and ruff format --check only
   bench      benchmark both services (as pods where podman runs, else processes) against a bare WSGI
-             ceiling with wrk; writes bench/results.json and bench/chart.png (see bench/README.md)
+             ceiling with wrk; as pods, writes bench/results.json and chart.png (see bench/README.md)
   build      build the backend and frontend images, then import them into k3s where it is installed
   import     import the built images into k3s's containerd (as docker.io/library/NAME:latest)
   deploy     kubectl apply -k kustomize/overlays/k3s, then wait for both rollouts

@@ -1,6 +1,6 @@
 """Benchmark both services the way the pods run them, against the bare-WSGI ceiling of the same stack.
 
-    python -m bench                      # 8 s per cell at c=16 and c=64, writes bench/results.json + chart
+    python -m bench                      # 8 s cells, c=16 and 64; as pods, writes bench/results.json + chart
     python -m bench --repeat 3           # every cell three times: medians, and how much they swung
     python -m bench --smoke --output /tmp/r.json --no-chart     # 1 s cells at c=4 (the test does this)
 
@@ -23,8 +23,10 @@ from pathlib import Path
 
 import requests
 
+from testbed.processes import GUNICORN
+
 from . import lifecycle, output, wrk
-from .stacks import EXPERIMENT_ENV, ROOT, STACKS, ContainerStack, servers
+from .stacks import EXPERIMENT_ENV, ROOT, STACKS, ContainerStack, ContainersUnavailable
 
 ENDPOINTS = [
     ("frontend", "/who-am-i"),
@@ -36,6 +38,8 @@ ENDPOINTS = [
 CEILING = ("bare", "/who-am-i")
 GUNICORN_KEYS = ["workers", "worker_class", "threads", "preload_app", "keepalive", "accesslog", "backlog"]
 GUNICORN_KEYS += ["worker_connections", "timeout", "graceful_timeout"]
+COMMITTED_RESULTS = ROOT / "bench" / "results.json"
+COMMITTED_CHART = ROOT / "bench" / "chart.png"
 
 
 def parse_args(argv):
@@ -67,14 +71,21 @@ def parse_args(argv):
     parser.add_argument(
         "--wrk-threads", type=int, default=1, help="wrk threads (default 1: leave the cores to us)"
     )
-    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.json")
-    parser.add_argument("--chart", type=Path, default=ROOT / "bench" / "chart.png")
+    parser.add_argument(
+        "--output", type=Path, help="results JSON (default: bench/results.json in containers mode, else none)"
+    )
+    parser.add_argument("--chart", type=Path, help="PNG chart (default: bench/chart.png as for --output)")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG (no matplotlib needed)")
     parser.add_argument("--label", default="", help="a note stored in the results (e.g. the experiment)")
     parser.add_argument(
         "--smoke", action="store_true", help="1 s cells at c=4, one round: keeps this working"
     )
     args = parser.parse_args(argv)
+    args.mode = choose_mode(args.mode)
+    if args.mode == "containers" and not (args.no_cpu_limits or args.smoke):
+        # The committed set is the pods' run as the manifests set them; anything else is written when asked.
+        args.output = args.output or COMMITTED_RESULTS
+        args.chart = args.chart or COMMITTED_CHART
     if args.no_cpu_limits and args.mode == "gunicorn":
         parser.error("--no-cpu-limits is for containers mode: gunicorn mode's processes have no CPU limit")
     if args.smoke:
@@ -91,14 +102,15 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         results = run(args)
-    except (NotImplementedError, wrk.WrkMissing) as exc:
+    except (ContainersUnavailable, wrk.WrkMissing) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_json(results, args.output)
     print(output.table(results))
-    print(f"\nwrote {args.output}")
-    if not args.no_chart:
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_json(results, args.output)
+        print(f"\nwrote {args.output}")
+    if args.chart and not args.no_chart:
         print(output.write_chart(results, args.chart))
     return 0
 
@@ -106,9 +118,8 @@ def main(argv=None):
 def run(args):
     """Services up, then everything measured against them; nothing is left running afterwards."""
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        mode = choose_mode(args.mode)
         options = {"cpu_limits": False} if args.no_cpu_limits else {}
-        stack = STACKS[mode](tmp, **options)
+        stack = STACKS[args.mode](tmp, **options)
         try:
             results = measure(stack, args)
         finally:
@@ -175,10 +186,9 @@ def memory(stack, running):
 
 
 def throttling(stack, running):
-    """Each pod's CFS counters (containers mode; None for processes without a CPU limit of their own)."""
-    if not hasattr(stack, "throttling"):
-        return None
-    return {name: stack.throttling(server) for name, server in running.items()}
+    """Each pod's CFS counters; None when no service has a CPU limit to read (processes)."""
+    readings = {name: stack.throttling(server) for name, server in running.items()}
+    return readings if any(reading is not None for reading in readings.values()) else None
 
 
 def throttling_delta(before, after):
@@ -331,12 +341,12 @@ def gunicorn_settings():
     settings = {
         "env": {k: os.environ.get(k) for k in EXPERIMENT_ENV},
         "version": subprocess.run(
-            [str(servers.GUNICORN), "--version"], capture_output=True, text=True, check=False
+            [str(GUNICORN), "--version"], capture_output=True, text=True, check=False
         ).stdout.strip(),
     }
     for service in ("backend", "frontend"):
         printed = subprocess.run(
-            [str(servers.GUNICORN), "--config", "gunicorn.conf.py", "--print-config"],
+            [str(GUNICORN), "--config", "gunicorn.conf.py", "--print-config"],
             cwd=ROOT / f"{service}_site",
             env=env,
             capture_output=True,

@@ -1,31 +1,23 @@
-"""How the benchmark runs the services: one class per `--mode`, all with the same small interface.
-
-A stack starts `backend`, `frontend` (pointed at a backend) and `bare` (bench/bare_wsgi.py under the
-frontend's gunicorn settings), and says how much memory a started service holds. A started service has
-`.url`, `.terminate()` -> (exit code, seconds) and `.stop()`.
+"""How the benchmark runs the services: one `Stack` per `--mode`, all with the interface `Stack` declares.
 
 - `gunicorn`: the services' own gunicorn.conf.py, started by testbed/processes.py exactly as the
   containers start them (same command, same config; only --bind differs).
-- `containers`: the real images run as pods by the e2e harness (podman), limits and all.
+- `containers`: the real images as pods by the e2e harness (podman), limits and all.
 """
 
+import abc
 import copy
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import requests
-
-from testbed import cluster, images, podman, podspec
-from testbed import processes as servers
+from testbed import cluster, images, podman, podspec, procfs
 from testbed.processes import Gunicorn
 
 ROOT = Path(__file__).resolve().parents[1]
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 BACKEND_CODE = "BACKEND-4242"
 POD_NAME = "bench-frontend"
 # Every service gets gunicorn's default access log format (the containers' one), unless the caller set
@@ -35,109 +27,53 @@ CMD_ARGS = os.environ.get("GUNICORN_CMD_ARGS", "")
 EXPERIMENT_ENV = ("WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_CMD_ARGS")
 
 
-class BenchGunicorn(Gunicorn):
-    """The integration tests' launcher, plus two things the benchmark needs.
-
-    `app` serves another WSGI app with the same config (the bare ceiling), and `ready_ok` makes start()
-    wait for a 200 rather than any answer, polling every 10 ms (the cold-start measurement).
-    """
-
-    def __init__(self, service, tmp_path, app=None, ready_ok=False, **env):
-        super().__init__(service, tmp_path, **env)
-        self.app = app
-        self.ready_ok = ready_ok
-
-    def start(self, ready_path="/ping"):
-        if self.app is None:
-            return super().start(ready_path)
-        # Same command as Gunicorn.start, with the app given on the command line (it overrides wsgi_app).
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [*self.command(), "--pythonpath", str(ROOT / "bench"), self.app],
-                cwd=ROOT / f"{self.service}_site",
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.wait_listening(ready_path)
-        return self
-
-    def command(self):
-        return [str(servers.GUNICORN), "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}"]
-
-    def wait_listening(self, path, timeout=20.0):
-        if not self.ready_ok:
-            return super().wait_listening(path, timeout)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.service} exited early:\n{self.output()}")
-            try:
-                if requests.get(self.url + path, timeout=1).status_code == 200:
-                    return None
-            except requests.RequestException:
-                pass
-            time.sleep(0.01)
-        raise TimeoutError(f"{self.service} {path} not 200 after {timeout} s:\n{self.output()}")
-
-    def pids(self):
-        """The master and every process below it (the workers)."""
-        return [self.process.pid, *descendants(self.process.pid)]
-
-
-def descendants(pid):
-    """Pids of all processes below `pid`, from /proc/*/stat (no /proc/<pid>/task/*/children here)."""
-    children = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def proc_kib(path, field):
-    """A `field: N kB` value from a /proc status-like file, in KiB (0 when the process is gone)."""
-    try:
-        for line in Path(path).read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def proc_cpu_seconds(pid):
-    """utime + stime of one process from /proc/<pid>/stat (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    # After "(comm)": state is field 3 of stat(5), so utime (14) and stime (15) are at 11 and 12 here.
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+class ContainersUnavailable(RuntimeError):
+    """Containers mode cannot run here: it needs podman and root (the e2e harness's rootful pods)."""
 
 
 def process_memory(pids):
     """Memory of master + workers: summed RSS (as `ps` adds it up) and PSS (shared pages split)."""
-    rss = sum(proc_kib(f"/proc/{pid}/status", "VmRSS") for pid in pids)
-    pss = sum(proc_kib(f"/proc/{pid}/smaps_rollup", "Pss") for pid in pids)
+    rss = sum(procfs.kib(pid, "status", "VmRSS") for pid in pids)
+    pss = sum(procfs.kib(pid, "smaps_rollup", "Pss") for pid in pids)
     return {"processes": len(pids), "rss_mib": round(rss / 1024, 1), "pss_mib": round(pss / 1024, 1)}
 
 
-class Stack:
-    """What both modes measure the same way, from the processes a started service has (`server.pids()`)."""
+class Stack(abc.ABC):
+    """One way to run the services. A started service has `.url`, `.pids()`, `.terminate()` -> (exit code,
+    seconds) and `.stop()`; `frontend` and `backend` with `ready_ok` wait for the probe path's first 200."""
+
+    mode: str
+
+    @abc.abstractmethod
+    def backend(self, ready_ok=False): ...
+
+    @abc.abstractmethod
+    def frontend(self, backend_url, ready_ok=False): ...
+
+    @abc.abstractmethod
+    def bare(self, backend_url):
+        """bench/bare_wsgi.py under the frontend's gunicorn settings: the ceiling."""
+
+    @abc.abstractmethod
+    def memory(self, server):
+        """What a started service holds: RSS and PSS of its processes, plus what its cgroup counts if any."""
+
+    @abc.abstractmethod
+    def throttling(self, server):
+        """CFS counters of a service's CPU limit ({periods, throttled, throttled_s}); None without one."""
+
+    @abc.abstractmethod
+    def describe(self):
+        """What ran (images, resources), for results.json; None when nothing beyond the commit says it."""
+
+    @abc.abstractmethod
+    def close(self):
+        """Stop everything started."""
 
     @staticmethod
     def cpu_seconds(server):
         """CPU time (user + system) used so far by master + workers, all their threads included."""
-        return sum(proc_cpu_seconds(pid) for pid in server.pids())
+        return sum(procfs.cpu_seconds(pid) for pid in server.pids())
 
 
 class GunicornStack(Stack):
@@ -149,31 +85,32 @@ class GunicornStack(Stack):
         self.tmp_path = Path(tmp_path)
         self.started = []
 
-    def _start(self, service, ready_path, **kwargs):
-        server = BenchGunicorn(service, self.tmp_path, GUNICORN_CMD_ARGS=CMD_ARGS, **kwargs)
+    def _start(self, service, ready_path, ready_ok=False, **kwargs):
+        server = Gunicorn(service, self.tmp_path, GUNICORN_CMD_ARGS=CMD_ARGS, **kwargs)
         self.started.append(server)
-        return server.start(ready_path)
+        return server.start(ready_path, ready_ok)
 
     def backend(self, ready_ok=False):
-        return self._start("backend", "/ping", ready_ok=ready_ok, CONFIG_CODE=BACKEND_CODE)
+        return self._start("backend", "/ping", ready_ok, CONFIG_CODE=BACKEND_CODE)
 
     def frontend(self, backend_url, ready_ok=False):
         # Not ready until /startup answers 200: the startup probe's condition.
         path = "/startup" if ready_ok else "/listening"
-        env = {"BACKEND_URL": backend_url, "POD_NAME": POD_NAME}
-        return self._start("frontend", path, ready_ok=ready_ok, **env)
+        return self._start("frontend", path, ready_ok, BACKEND_URL=backend_url, POD_NAME=POD_NAME)
 
     def bare(self, backend_url):
         # The frontend's config also runs its on_exit hook: give it the real backend to talk to.
         env = {"BACKEND_URL": backend_url, "POD_NAME": POD_NAME, "CONFIG_CODE": BACKEND_CODE}
-        return self._start("frontend", "/ping", app="bare_wsgi:application", **env)
+        app = {"app": "bare_wsgi:application", "pythonpath": ROOT / "bench"}
+        return self._start("frontend", "/ping", **app, **env)
 
-    @staticmethod
-    def memory(server):
+    def memory(self, server):
         return process_memory(server.pids())
 
-    @staticmethod
-    def describe():
+    def throttling(self, server):
+        return None  # processes without a CPU limit of their own
+
+    def describe(self):
         return None  # processes on this machine, no limits
 
     def close(self):
@@ -196,7 +133,7 @@ class ContainerStack(Stack):
 
     def __init__(self, tmp_path, cpu_limits=True):
         if not self.can_run():
-            raise NotImplementedError(
+            raise ContainersUnavailable(
                 "--mode containers needs podman and root (the e2e harness's rootful pods); "
                 "use --mode gunicorn (the same gunicorn config the images run)"
             )
@@ -247,14 +184,12 @@ class ContainerStack(Stack):
     def bare(self, backend_url):
         return self._start(bare_deployment(self.manifests.get("Deployment", "frontend")), "/startup", False)
 
-    @staticmethod
-    def memory(server):
+    def memory(self, server):
         """The processes' RSS and PSS, and the pod's cgroup (any of its processes names it)."""
         pids = server.pids()
         return {**process_memory(pids), **(cgroup_memory(pids[0]) if pids else {})}
 
-    @staticmethod
-    def throttling(server):
+    def throttling(self, server):
         """How often the CPU limit (CFS quota) stopped the pod so far: periods, throttled ones, seconds.
         None while the pod has no running container."""
         pids = server.pids()
@@ -340,20 +275,11 @@ def pass_experiment_env(deployment):
             env.append({"name": key, "value": os.environ[key]})
 
 
-def cgroup_paths(pid):
-    """controller -> the process's cgroup, from /proc/<pid>/cgroup; "" is the unified (v2) hierarchy."""
-    paths = {}
-    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        paths |= dict.fromkeys(controllers.split(","), path)
-    return paths
-
-
 def cgroup_memory(pid):
     """The container's memory as its cgroup counts it, each page once: what the kubelet and the memory limit
     see. working set = usage - inactive file cache (`kubectl top`); anon = the RSS of all its processes."""
     v1, v2 = Path("/sys/fs/cgroup/memory"), Path("/sys/fs/cgroup")
-    paths = cgroup_paths(pid)
+    paths = procfs.cgroup_paths(pid)
     if "memory" in paths:  # cgroup v1
         folder = v1 / paths["memory"].lstrip("/")
         usage = int((folder / "memory.usage_in_bytes").read_text())
@@ -374,7 +300,7 @@ def cgroup_memory(pid):
 
 def cgroup_throttling(pid):
     """cpu.stat of the process's cgroup: scheduler periods, how many hit the quota, time throttled (s)."""
-    paths = cgroup_paths(pid)
+    paths = procfs.cgroup_paths(pid)
     if "cpu" in paths:  # cgroup v1: throttled_time in ns
         stat = cgroup_stat(Path("/sys/fs/cgroup/cpu") / paths["cpu"].lstrip("/") / "cpu.stat")
         throttled_s = stat["throttled_time"] / 1e9

@@ -102,7 +102,7 @@ class Cluster:
         """Everything after `podman run` for the current container of `pod`."""
         plan = pod.plan
         env = plan.env(pod.downward)
-        command, args = plan.command_and_args(env)
+        command, args = plan.command_and_args()
         namespace = plan.namespace
         run = [
             "--detach",

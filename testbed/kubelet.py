@@ -2,7 +2,7 @@
 
 The probe logic follows pkg/kubelet/prober/worker.go: one worker per probe, ticking every periodSeconds from
 the pod's start; nothing before initialDelaySeconds; liveness and readiness wait for the startup probe; a
-result changes state only after failureThreshold (successThreshold) equal results in a row; a liveness or
+result changes state only after failureThreshold equal results in a row (one success); a liveness or
 startup failure kills the container, which is then started again (restartPolicy Always; the first restart at
 once, later ones after the 10 s, 20 s, ... crash-loop back-off). When startup succeeds, readiness is probed at
 once (the prober manager's manual trigger). On deletion, liveness and startup stop; readiness goes on until
@@ -21,8 +21,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from . import net, traffic
 from . import podman as pm
-from . import traffic
 from .podspec import MINIMUM_GRACE_SECONDS, NAME_ALPHABET, Downward
 
 
@@ -82,7 +82,7 @@ class Pod:
         )
         # Host ports (127.0.0.1 only) for the containerPorts and the probes' ports; they stay with the pod.
         ports = [*plan.ports.values(), *(probe.port for probe in plan.probes.values())]
-        self.host_ports = {number: traffic.free_port() for number in dict.fromkeys(ports)}
+        self.host_ports = {number: net.free_port() for number in dict.fromkeys(ports)}
         self.restarts = 0
         self.probes = []  # every ProbeResult, in order
         self.events = []  # (monotonic time, message)
@@ -439,9 +439,7 @@ class Pod:
         if (probe.kind == "startup") == started:
             return True  # startup is done, or liveness/readiness wait for it
         sent = time.monotonic()
-        reply = traffic.probe(
-            self.host_ports[probe.port], probe.path, self.ip, probe.port, probe.timeout, probe.headers
-        )
+        reply = traffic.probe(self.host_ports[probe.port], probe.path, self.ip, probe.port, probe.timeout)
         ok = traffic.probe_succeeded(reply)
         detail = reply.body[:200].decode(errors="replace") if reply.status is not None else reply.error
         with self._lock:
@@ -454,7 +452,7 @@ class Pod:
             state["run"] += 1
         else:
             state["last"], state["run"] = ok, 1
-        threshold = probe.success_threshold if ok else probe.failure_threshold
+        threshold = 1 if ok else probe.failure_threshold
         if state["run"] < threshold:
             return True
         with self._lock:

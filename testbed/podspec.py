@@ -6,7 +6,8 @@ refused with UnsupportedField, so a manifest change the emulation cannot follow 
 of being silently ignored. The few deliberate approximations are named where they are made.
 
 Defaults are the API server's (a rendered manifest has none filled in): probe periodSeconds 10,
-timeoutSeconds 1, failureThreshold 3, successThreshold 1; terminationGracePeriodSeconds 30.
+timeoutSeconds 1, failureThreshold 3; terminationGracePeriodSeconds 30. Only what a manifest here uses is
+emulated (README.md lists what that leaves out).
 """
 
 import hashlib
@@ -109,12 +110,10 @@ class HttpProbe:
     kind: str  # "startup", "liveness" or "readiness"
     path: str
     port: int  # container port
-    headers: tuple = ()
     initial_delay: float = 0
     period: float = 10
     timeout: float = 1
     failure_threshold: int = 3
-    success_threshold: int = 1
     termination_grace: float | None = None  # probe-level override for the kill after a failure
 
     @property
@@ -156,7 +155,6 @@ CONTAINER_FIELDS = {
     "args",
     "workingDir",
     "env",
-    "envFrom",
     "ports",
     "resources",
     "securityContext",
@@ -171,7 +169,6 @@ POD_SECURITY_FIELDS = {
     "runAsGroup",
     "runAsNonRoot",
     "fsGroup",
-    "supplementalGroups",
     "seccompProfile",
 }
 CONTAINER_SECURITY_FIELDS = {
@@ -190,7 +187,6 @@ PROBE_FIELDS = {
     "periodSeconds",
     "timeoutSeconds",
     "failureThreshold",
-    "successThreshold",
     "terminationGracePeriodSeconds",
 }
 FIELD_REFS = {
@@ -204,7 +200,8 @@ FIELD_REFS = {
     "status.hostIP",
     "status.hostIPs",
 }
-VAR_REF = re.compile(r"\$\((\w+)\)|\$\$")
+# $(VAR) and $$ (a literal $), which Kubernetes replaces in env values, command and args.
+VAR_REF = re.compile(r"\$[($]")
 
 
 class PodPlan:
@@ -241,6 +238,7 @@ class PodPlan:
         self.container = spec["containers"][0]
         self.where = f"{where}.containers[0]"
         check_fields(self.container, CONTAINER_FIELDS, self.where)
+        self._refuse_references()
         self.mounts = self._mounts()
         self.name = self.container["name"]
         self.image = self.container["image"]
@@ -268,6 +266,17 @@ class PodPlan:
         size = empty_dir.get("sizeLimit")
         return {"medium": medium, "size": int(quantity(size, where)) if size else None}
 
+    def _refuse_references(self):
+        """Kubernetes expands $(VAR) in env values, command and args; here they would reach the container
+        as written, so they are refused."""
+        env = self.container.get("env", [])
+        texts = [(f"env[{var['name']}]", var["value"]) for var in env if "value" in var]
+        texts += [(part, text) for part in ("command", "args") for text in self.container.get(part) or []]
+        for where, text in texts:
+            require(
+                not VAR_REF.search(str(text)), f"{self.where}.{where}", f"$(VAR) is not expanded: {text!r}"
+            )
+
     def _ports(self):
         ports = {}
         for port in self.container.get("ports", []):
@@ -293,21 +302,17 @@ class PodPlan:
             check_fields(spec, PROBE_FIELDS, where)
             require("httpGet" in spec, where, "only httpGet probes")
             http_get = spec["httpGet"]
-            check_fields(http_get, {"path", "port", "scheme", "httpHeaders"}, f"{where}.httpGet")
+            check_fields(http_get, {"path", "port", "scheme"}, f"{where}.httpGet")
             require(http_get.get("scheme", "HTTP") == "HTTP", where, "only scheme HTTP")
-            success = int(spec.get("successThreshold", 1))
-            require(kind == "readiness" or success == 1, where, "successThreshold must be 1 (API validation)")
             grace = spec.get("terminationGracePeriodSeconds")
             probes[kind] = HttpProbe(
                 kind=kind,
                 path=http_get.get("path", "/"),
                 port=self.port_number(http_get["port"]),
-                headers=tuple((h["name"], h["value"]) for h in http_get.get("httpHeaders", [])),
                 initial_delay=float(spec.get("initialDelaySeconds", 0)),
                 period=float(spec.get("periodSeconds", 10)),
                 timeout=float(spec.get("timeoutSeconds", 1)),
                 failure_threshold=int(spec.get("failureThreshold", 3)),
-                success_threshold=success,
                 termination_grace=float(grace) if grace is not None else None,
             )
         return probes
@@ -333,8 +338,7 @@ class PodPlan:
         capabilities = merged.get("capabilities", {})
         check_fields(capabilities, {"drop", "add"}, f"{where}.capabilities")
         seccomp = merged.get("seccompProfile", {"type": "RuntimeDefault"})
-        require(seccomp.get("type") in ("RuntimeDefault", "Unconfined"), where, f"seccompProfile {seccomp}")
-        merged["seccompProfile"] = seccomp
+        require(seccomp.get("type") == "RuntimeDefault", where, f"seccompProfile {seccomp}")
         return merged
 
     def _template_hash(self):
@@ -369,19 +373,13 @@ class PodPlan:
         return int(uid), (int(gid) if gid is not None else None)
 
     def env(self, downward):
-        """The container's environment, in manifest order, with $(VAR) references expanded."""
+        """The container's environment, in manifest order."""
         values = {}
-        for source in self.container.get("envFrom", []):
-            check_fields(source, {"configMapRef", "prefix"}, f"{self.where}.envFrom")
-            ref = source["configMapRef"]
-            data = self._config_map(ref["name"], ref.get("optional", False))
-            for key, value in data.items():
-                values[source.get("prefix", "") + key] = value
         for var in self.container.get("env", []):
             where = f"{self.where}.env[{var['name']}]"
             check_fields(var, {"name", "value", "valueFrom"}, where)
             if "valueFrom" not in var:
-                values[var["name"]] = expand(str(var.get("value", "")), values)
+                values[var["name"]] = str(var.get("value", ""))
                 continue
             source = var["valueFrom"]
             check_fields(source, {"fieldRef", "configMapKeyRef"}, f"{where}.valueFrom")
@@ -422,13 +420,11 @@ class PodPlan:
             "status.hostIPs": downward.host_ip,
         }[path]
 
-    def command_and_args(self, env):
-        """(entrypoint override or None, args) with $(VAR) expanded, as the kubelet builds them."""
+    def command_and_args(self):
+        """(entrypoint override or None, args), as the kubelet builds them."""
         command = self.container.get("command")
-        args = [expand(str(arg), env) for arg in self.container.get("args", [])]
-        if command is None:
-            return None, args
-        return [expand(str(part), env) for part in command], args
+        args = [str(arg) for arg in self.container.get("args", [])]
+        return (None if command is None else [str(part) for part in command]), args
 
     def resource_args(self):
         """Limits the runtime enforces (--memory, --cpus) and the CPU request's weight (--cpu-shares).
@@ -454,11 +450,8 @@ class PodPlan:
     def security_args(self, image_user):
         uid, gid = self.user(image_user)
         args = ["--user", f"{uid}:{gid}" if gid is not None else str(uid)]
-        groups = list(self.security.get("supplementalGroups", []))
         if "fsGroup" in self.security:
-            groups.append(self.security["fsGroup"])
-        for group in dict.fromkeys(groups):
-            args += ["--group-add", str(group)]
+            args += ["--group-add", str(self.security["fsGroup"])]
         if self.security.get("readOnlyRootFilesystem"):
             # --read-only-tmpfs=false: podman would otherwise mount writable /tmp, /run and /var/tmp,
             # which a Kubernetes container with readOnlyRootFilesystem does not have.
@@ -470,8 +463,6 @@ class PodPlan:
             args += ["--cap-add", cap]
         if self.security.get("allowPrivilegeEscalation") is False:
             args += ["--security-opt", "no-new-privileges"]
-        if self.security["seccompProfile"]["type"] == "Unconfined":
-            args += ["--security-opt", "seccomp=unconfined"]
         return args
 
     def volume_args(self):
@@ -500,14 +491,3 @@ class PodPlan:
                 options.append(f"size={volume['size']}")
             args += ["--tmpfs", f"{mount['mountPath']}:{','.join(options)}"]
         return args
-
-
-def expand(text, env):
-    """Kubernetes $(VAR) expansion: defined variables are replaced, $$ is a literal $, others stay."""
-
-    def replace(match):
-        if match.group(0) == "$$":
-            return "$"
-        return env.get(match.group(1), match.group(0))
-
-    return VAR_REF.sub(replace, text)

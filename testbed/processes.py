@@ -4,7 +4,6 @@ stand-in HTTP server that puts a misbehaving backend at an address a frontend ca
 import http.server
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -13,31 +12,11 @@ from pathlib import Path
 
 import requests
 
+from . import procfs
+from .net import free_port, wait_port_free
+
 ROOT = Path(__file__).resolve().parents[1]
 GUNICORN = Path(sys.executable).with_name("gunicorn")
-
-
-def free_port():
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_port_free(port, timeout=5.0):
-    """Wait until `port` can be bound again: killed workers close their listening socket a moment after
-    the master has been reaped."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", port))
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-        time.sleep(0.02)
 
 
 class Gunicorn:
@@ -48,11 +27,13 @@ class Gunicorn:
     brings it back on the same port, as a restarted pod comes back behind its Service.
     """
 
-    def __init__(self, service, tmp_path, port=None, **env):
+    def __init__(self, service, tmp_path, port=None, app=None, pythonpath=None, **env):
         self.service = service
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp_path / f"{service}-{self.port}.log"
+        # Another WSGI app (e.g. "bare_wsgi:application", found on `pythonpath`) under the same config.
+        self.app_args = [*(["--pythonpath", str(pythonpath)] if pythonpath else []), *([app] if app else [])]
         # The worker pid in each access line lets tests see which worker served what.
         access_format = '%(p)s %(h)s "%(r)s" %(s)s'
         self.env = {
@@ -62,32 +43,36 @@ class Gunicorn:
         }
         self.process = None
 
-    def start(self, ready_path="/ping"):
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [str(GUNICORN), "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}"],
-            cwd=ROOT / f"{self.service}_site",
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        self.wait_listening(ready_path)
+    def start(self, ready_path="/ping", ready_ok=False):
+        """Start gunicorn and wait until `ready_path` answers: with any status, or with 200 if `ready_ok`."""
+        bind = f"127.0.0.1:{self.port}"
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(GUNICORN), "--config", "gunicorn.conf.py", "--bind", bind, *self.app_args],
+                cwd=ROOT / f"{self.service}_site",
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.wait_listening(ready_path, ready_ok)
         return self
 
-    def wait_listening(self, path, timeout=20.0):
-        """Wait until the server answers HTTP on `path` (any status)."""
+    def wait_listening(self, path, ready_ok=False, timeout=20.0):
+        """Poll `path` every 10 ms (a cold start's end is measured by it) until it answers as asked."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.service} exited early:\n{self.output()}")
             try:
-                requests.get(self.url + path, timeout=1)
-                return
+                status = requests.get(self.url + path, timeout=1).status_code
             except requests.RequestException:
-                time.sleep(0.05)
-        raise TimeoutError(f"{self.service} not listening after {timeout} s:\n{self.output()}")
+                status = None
+            if status is not None and (status == 200 or not ready_ok):
+                return
+            time.sleep(0.01)
+        wanted = "200" if ready_ok else "an answer"
+        raise TimeoutError(f"{self.service} {path}: no {wanted} after {timeout} s:\n{self.output()}")
 
     def output(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -99,17 +84,12 @@ class Gunicorn:
         }
 
     def workers(self):
-        """The pids of the master's live child processes (its workers), read from /proc."""
-        children = set()
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue  # exited meanwhile
-            # Fields after "(comm)": state, ppid, ...; a zombie is dead already.
-            if int(fields[1]) == self.process.pid and fields[0] != "Z":
-                children.add(int(stat.parent.name))
-        return children
+        """The pids of the master's live child processes (its workers)."""
+        return procfs.children(self.process.pid)
+
+    def pids(self):
+        """The master and every process below it (the workers)."""
+        return [self.process.pid, *procfs.descendants(self.process.pid)]
 
     def signal_all(self, signum):
         """Send a signal to the master and all its workers (e.g. SIGSTOP to freeze the whole service)."""

@@ -8,7 +8,6 @@ Service sends `Host: svc-frontend.task-03.svc.cluster.local:8080`. Every request
 import http.client
 import itertools
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -65,9 +64,9 @@ def get(port, path, host, timeout, headers=(), max_body=None):
     return reply
 
 
-def probe(port, path, pod_ip, container_port, timeout, headers=()):
+def probe(port, path, pod_ip, container_port, timeout):
     """A kubelet httpGet probe of a pod, sent to the pod's published port."""
-    probe_headers = (("User-Agent", PROBE_USER_AGENT), ("Accept", "*/*"), *headers)
+    probe_headers = (("User-Agent", PROBE_USER_AGENT), ("Accept", "*/*"))
     return get(port, path, f"{pod_ip}:{container_port}", timeout, probe_headers, max_body=MAX_BODY)
 
 
@@ -120,9 +119,3 @@ class Load:
         if reply.status is not None:
             return "answered"
         return "dropped" if reply.connected else "refused"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

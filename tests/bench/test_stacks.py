@@ -60,3 +60,20 @@ def test_throttling_delta__restarted_pod_is_unknown_not_negative():
     before = {"frontend": {"periods": 500, "throttled": 50, "throttled_s": 5.0}, "backend": None}
     after = {"frontend": {"periods": 20, "throttled": 2, "throttled_s": 0.1}, "backend": None}
     assert run.throttling_delta(before, after) == {"frontend": None, "backend": None}
+
+
+@pytest.mark.parametrize(
+    ("argv", "committed"),
+    [
+        (["--mode", "containers"], True),
+        (["--mode", "gunicorn"], False),
+        (["--mode", "containers", "--no-cpu-limits"], False),
+        (["--mode", "containers", "--smoke"], False),
+    ],
+)
+def test_parse_args__only_the_pods_run_writes_the_committed_results(argv, committed):
+    """bench/results.json and chart.png are the pods' run with their limits; other runs write no file
+    unless --output / --chart name one."""
+    args = run.parse_args(argv)
+    expected = (run.COMMITTED_RESULTS, run.COMMITTED_CHART) if committed else (None, None)
+    assert (args.output, args.chart) == expected

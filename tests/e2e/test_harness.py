@@ -45,6 +45,22 @@ MUTATIONS = {
     "service account token": lambda d: d["spec"]["template"]["spec"].pop("automountServiceAccountToken"),
     "httpGet preStop": lambda d: container(d).update(lifecycle={"preStop": {"httpGet": {"port": 8080}}}),
     "writable hostPath mount": lambda d: with_host_directory(d, read_only=False),
+    # Fields no manifest here uses, so none is emulated.
+    "envFrom": lambda d: container(d).update(envFrom=[{"configMapRef": {"name": "web"}}]),
+    "$(VAR) in an env value": lambda d: container(d)["env"].append(
+        {"name": "URL", "value": "http://$(POD_NAME)"}
+    ),
+    "$(VAR) in args": lambda d: container(d).update(args=["--name", "$(POD_NAME)"]),
+    "probe httpHeaders": lambda d: container(d)["livenessProbe"]["httpGet"].update(
+        httpHeaders=[{"name": "X-Probe", "value": "1"}]
+    ),
+    "probe successThreshold": lambda d: container(d)["livenessProbe"].update(successThreshold=1),
+    "supplementalGroups": lambda d: d["spec"]["template"]["spec"].update(
+        securityContext={"supplementalGroups": [1000]}
+    ),
+    "Unconfined seccomp": lambda d: container(d).update(
+        securityContext={"seccompProfile": {"type": "Unconfined"}}
+    ),
 }
 
 

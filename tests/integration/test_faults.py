@@ -18,7 +18,8 @@ from typing import NamedTuple
 import pytest
 import requests
 
-from testbed.processes import StandInBackend, free_port
+from testbed.net import free_port, timed_get
+from testbed.processes import StandInBackend
 
 from .conftest import POD_NAME
 
@@ -32,17 +33,6 @@ ANSWER_BOUND = 1.0
 FAST = 0.5
 PROBE_TIMEOUT = 2.0
 RECOVERY_BOUND = 2.0
-
-
-def timed_get(url, timeout=10.0):
-    """GET over a new connection; returns (status, headers, parsed JSON body or None, seconds)."""
-    started = time.monotonic()
-    response = requests.get(url, headers={"Connection": "close"}, timeout=timeout)
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    return response.status_code, response.headers, body, time.monotonic() - started
 
 
 def served_by(server, request_line, status):

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from testbed.processes import free_port
+from testbed.net import free_port, timed_get
 
 from .conftest import POD_NAME
 
@@ -71,17 +71,11 @@ def test_health__ok_with_live_backend(backend, frontend_for):
     assert response.json() == {"status": "healthy"}
 
 
-def timed_get(url):
-    started = time.monotonic()
-    response = requests.get(url, timeout=10)
-    return response, time.monotonic() - started
-
-
-def assert_clean_503(response, elapsed):
-    assert response.status_code == 503
-    assert response.headers["Content-Type"] == "application/json"
+def assert_clean_503(status, headers, body, elapsed):
+    assert status == 503
+    assert headers["Content-Type"] == "application/json"
     assert elapsed < ANSWER_BOUND, f"answered in {elapsed:.2f} s"
-    return response.json()
+    return body
 
 
 @pytest.mark.parametrize("path", ["/health", "/startup"])
