@@ -11,8 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.prerequisites import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,31 +31,14 @@ curl -sS http://127.0.0.1:8080/who-am-i; echo
 """
 
 
-@pytest.fixture
-def namespace_shell(tmp_path):
+def test_runserver__frontend_finds_the_backend_on_localhost(tmp_path):
+    """runserver in backend_site/ and frontend_site/, no flags: 5000 and 8080, and who-am-i gets the code."""
     if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("curl") is None:
         skip_or_fail("the dev-loop test needs root, unshare and curl (a network namespace of its own)")
     env = {key: value for key, value in os.environ.items() if key not in {"BACKEND_URL", "DJANGO_DEBUG"}}
-    env["PY"] = sys.executable
-    env["LOGS"] = str(tmp_path)
-
-    def run(script):
-        return subprocess.run(
-            ["unshare", "--net", "bash", "-c", script],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-    return run
-
-
-def test_runserver__frontend_finds_the_backend_on_localhost(namespace_shell):
-    """runserver in backend_site/ and frontend_site/, no flags: 5000 and 8080, and who-am-i gets the code."""
-    result = namespace_shell(SCRIPT)
+    env |= {"PY": sys.executable, "LOGS": str(tmp_path)}
+    command = ["unshare", "--net", "bash", "-c", SCRIPT]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "Starting development server at http://127.0.0.1:8080/" in result.stderr
     config, who = (json.loads(line) for line in result.stdout.splitlines()[:2])
