@@ -27,8 +27,7 @@ preload_app = True
 accesslog = "-"
 errorlog = "-"
 
-# On SIGTERM, in-flight requests get this long to finish. With the preStop sleep before SIGTERM (5 s,
-# kustomize/base/deployment-backend.yaml) that is 25 s of the 30 s terminationGracePeriodSeconds.
+# In-flight requests get this long after SIGTERM; part of the shutdown budget (README, "How a pod stops").
 graceful_timeout = 20
 # Worker heartbeat files go to memory, not to the (read-only) root filesystem.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108  # nosec B108 - tmpfs, ours alone

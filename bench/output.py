@@ -3,7 +3,7 @@
 import json
 import statistics
 
-# The targets of issue 5, on this machine.
+# The performance targets, on this machine.
 WHO_AM_I_MIN_RATIO = 0.4
 HEALTH_MAX_P99_MS = 15.0
 COLD_START_MAX_S = 1.5

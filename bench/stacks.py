@@ -140,7 +140,7 @@ class ContainerStack(Stack):
         self.podman = podman
         images.ensure_base_image()
         self.build_seconds = images.build_images()
-        self.manifests = podspec.Manifests(podspec.render_overlay())
+        self.manifests = podspec.Manifests.render()
         for deployment in self.manifests.of_kind("Deployment"):
             pass_experiment_env(deployment)
             if not cpu_limits:  # an experiment: what the pod's CPU limit costs (CFS throttling)

@@ -25,11 +25,7 @@ preload_app = True
 accesslog = "-"
 errorlog = "-"
 
-# The grace period budget (terminationGracePeriodSeconds: 30 s, kustomize/base/deployment-frontend.yaml):
-#   preStop: curl game-over (--max-time 2) + sleep 5     <=  7 s
-#   SIGTERM: in-flight requests finish (graceful_timeout) <= 15 s
-#   on_exit: game-over POST (GAME_OVER_TIMEOUT)           <=  2 s
-#   total                                                 <= 24 s  < 30 s, so SIGKILL never cuts it short.
+# In-flight requests get this long after SIGTERM; part of the shutdown budget (README, "How a pod stops").
 graceful_timeout = 15
 # Worker heartbeat files go to memory, not to the (read-only) root filesystem.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108  # nosec B108 - tmpfs, ours alone

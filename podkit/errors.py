@@ -10,6 +10,7 @@ import logging
 
 from django.core.exceptions import DisallowedHost
 from django.http import JsonResponse
+from django.utils.cache import add_never_cache_headers
 
 logger = logging.getLogger("django.security.DisallowedHost")
 
@@ -17,6 +18,19 @@ logger = logging.getLogger("django.security.DisallowedHost")
 def error_response(status, message, **extra):
     """An error in the one error shape: {"error": message, "status": status, **extra}."""
     return JsonResponse({"error": message, "status": status, **extra}, status=status)
+
+
+def probe_answer(state, error=None, **extra):
+    """A probe answer: {"status": state, **extra}, or with "error": why and HTTP 503 when it failed.
+
+    Never cached: a probe must see the state now.
+    """
+    if error is None:
+        response = JsonResponse({"status": state, **extra})
+    else:
+        response = JsonResponse({"status": state, "error": error, **extra}, status=503)
+    add_never_cache_headers(response)
+    return response
 
 
 class JsonErrorsMiddleware:

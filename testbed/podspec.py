@@ -1,9 +1,10 @@
 """From the rendered k3s overlay to `podman run` arguments, field by field, as the kubelet reads a pod.
 
-`Manifests` renders the overlay once (`kubectl kustomize`) and indexes its objects. `PodPlan` is one
-Deployment's pod template, checked and translated: every field this module meets is either honoured or
-refused with UnsupportedField, so a manifest change the emulation cannot follow fails the e2e run instead
-of being silently ignored. The few deliberate approximations are named where they are made.
+`Manifests.render()` renders the overlay (`kubectl kustomize`) and indexes its objects; tests/manifests
+reads the base and the overlay through it too. `PodPlan` is one Deployment's pod template, checked and
+translated: every field this module meets is either honoured or refused with UnsupportedField, so a
+manifest change the emulation cannot follow fails the e2e run instead of being silently ignored.
+The few deliberate approximations are named where they are made.
 
 Defaults are the API server's (a rendered manifest has none filled in): probe periodSeconds 10,
 timeoutSeconds 1, failureThreshold 3; terminationGracePeriodSeconds 30. Only what a manifest here uses is
@@ -20,7 +21,9 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-OVERLAY = REPO / "kustomize" / "overlays" / "k3s"
+KUSTOMIZE = REPO / "kustomize"
+BASE = KUSTOMIZE / "base"
+OVERLAY = KUSTOMIZE / "overlays" / "k3s"
 CLUSTER_DOMAIN = "cluster.local"
 # The kubelet refuses to start a container with less than this after the preStop hook (kuberuntime).
 MINIMUM_GRACE_SECONDS = 2
@@ -32,26 +35,34 @@ class UnsupportedField(ValueError):
     """The manifest uses something this emulation does not do; the message names the field."""
 
 
-def render_overlay(kubectl="kubectl", overlay=OVERLAY):
+def render(directory=OVERLAY, kubectl="kubectl"):
+    """`kubectl kustomize <directory>`: the YAML stream users apply."""
     result = subprocess.run(
-        [kubectl, "kustomize", str(overlay)], capture_output=True, text=True, timeout=120, check=False
+        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=120, check=False
     )
     if result.returncode != 0:
-        raise RuntimeError(f"kubectl kustomize {overlay} failed:\n{result.stderr}")
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+        raise RuntimeError(f"kubectl kustomize {directory} failed:\n{result.stderr}")
+    return result.stdout
 
 
 class Manifests:
-    """The objects of the rendered overlay, looked up by kind and name."""
+    """The objects of a rendered kustomization (the k3s overlay unless told), looked up by kind and name."""
 
-    def __init__(self, objects):
+    def __init__(self, objects, text=None):
         self.objects = objects
+        self.text = text  # the YAML stream they were read from, when rendered
+
+    @classmethod
+    def render(cls, directory=OVERLAY, kubectl="kubectl"):
+        text = render(directory, kubectl)
+        return cls([doc for doc in yaml.safe_load_all(text) if doc], text)
 
     def get(self, kind, name):
-        for obj in self.objects:
-            if obj["kind"] == kind and obj["metadata"]["name"] == name:
-                return obj
-        raise KeyError(f"no {kind} named {name} in the rendered overlay")
+        """The one object of this kind and name."""
+        found = [obj for obj in self.of_kind(kind) if obj["metadata"]["name"] == name]
+        if len(found) != 1:
+            raise KeyError(f"expected one {kind} named {name} in the rendered manifests, found {len(found)}")
+        return found[0]
 
     def of_kind(self, kind):
         return [obj for obj in self.objects if obj["kind"] == kind]

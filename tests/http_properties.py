@@ -42,7 +42,8 @@ HEADERS = st.dictionaries(HEADER_NAMES, HEADER_VALUES, max_size=4)
 
 
 def assert_json_contract(response, method):
-    """Below 500, JSON, an object, and an "error" message for every 4xx (HEAD answers carry no body)."""
+    """Below 500, JSON, an object, and every 4xx in the error shape: {"error": <str>, "status": <the status>}
+    (HEAD answers carry no body)."""
     assert response.status_code < 500, response.content
     assert response["Content-Type"] == "application/json"
     if method.upper() == "HEAD":
@@ -51,3 +52,4 @@ def assert_json_contract(response, method):
     assert isinstance(body, dict)
     if response.status_code >= 400:
         assert isinstance(body.get("error"), str), body
+        assert body.get("status") == response.status_code, body

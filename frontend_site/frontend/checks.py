@@ -1,6 +1,6 @@
-"""django-health-check checks of the frontend: what /health (the liveness probe) asks.
+"""The django-health-check check behind /health (the liveness probe).
 
-Each is bounded by the backend client's own timeouts (BACKEND_TIMEOUT), so /health runs them directly.
+Bounded by the backend client's own timeouts (BACKEND_TIMEOUT), so /health runs it directly.
 """
 
 import dataclasses

@@ -2,13 +2,12 @@
 
 from django.conf import settings
 from django.http import JsonResponse
-from django.utils.cache import add_never_cache_headers
-from django.views import View
 from django.views.decorators.http import require_safe
 from health_check.exceptions import HealthCheckException
 
 from frontend import backend_client
 from frontend.checks import BackendPing
+from podkit.errors import error_response, probe_answer
 
 
 @require_safe
@@ -17,8 +16,8 @@ def startup(request):
     try:
         code = backend_client.config_code(refresh=True)
     except backend_client.BackendError as exc:
-        return JsonResponse({"status": "error", "message": str(exc)}, status=503)
-    return JsonResponse({"status": "ready", "backend_code": code})
+        return probe_answer("error", error=str(exc))
+    return probe_answer("ready", backend_code=code)
 
 
 @require_safe
@@ -27,33 +26,19 @@ def who_am_i(request):
     try:
         code = backend_client.config_code()
     except backend_client.BackendError as exc:
-        body = {"name": settings.POD_NAME, "code": None, "status": "error", "message": str(exc)}
-        return JsonResponse(body, status=503)
+        return error_response(503, str(exc), name=settings.POD_NAME, code=None)
     return JsonResponse({"name": settings.POD_NAME, "code": code})
 
 
-class HealthView(View):
-    """Liveness probe: django-health-check's checks, answering JSON whatever the Accept header.
+@require_safe
+def health(request):
+    """Liveness probe: the django-health-check check, run in this thread.
 
-    The checks run in this thread: django-health-check's own async view costs an event loop and an
-    executor per request, twice the CPU of the check itself (bench/README.md).
+    django-health-check's own view runs each check in an event loop and an executor per request, which
+    costs more CPU than the check itself (README, "Answers").
     """
-
-    checks = (BackendPing,)
-    http_method_names = ["get", "head"]
-
-    def get(self, request, *args, **kwargs):
-        failures = {}
-        for check_class in self.checks:
-            check = check_class()
-            try:
-                check.run()
-            except HealthCheckException as exc:
-                failures[repr(check)] = str(exc)
-        if failures:
-            body = {"status": "unhealthy", "error": "; ".join(failures.values()), "checks": failures}
-            response = JsonResponse(body, status=503)
-        else:
-            response = JsonResponse({"status": "healthy"})
-        add_never_cache_headers(response)
-        return response
+    try:
+        BackendPing().run()
+    except HealthCheckException as exc:
+        return probe_answer("unhealthy", error=str(exc))
+    return probe_answer("healthy")

@@ -7,5 +7,5 @@ from frontend import views
 urlpatterns = [
     path("startup", views.startup, name="startup"),
     path("who-am-i", views.who_am_i, name="who-am-i"),
-    path("health", views.HealthView.as_view(), name="health"),
+    path("health", views.health, name="health"),
 ]

@@ -6,7 +6,7 @@ import copy
 import pytest
 
 from bench import run, stacks
-from testbed.podspec import Manifests, PodPlan, render_overlay
+from testbed.podspec import Manifests, PodPlan
 from tests.prerequisites import find_tool, skip_or_fail
 
 
@@ -14,7 +14,7 @@ from tests.prerequisites import find_tool, skip_or_fail
 def manifests():
     if find_tool("kubectl") is None:
         skip_or_fail("kubectl not found: it renders kustomize/overlays/k3s")
-    return Manifests(render_overlay())
+    return Manifests.render()
 
 
 def test_bare_deployment__frontend_pod_serving_the_bare_app(manifests):

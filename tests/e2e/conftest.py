@@ -18,7 +18,7 @@ import pytest
 from testbed import podman as pm
 from testbed.cluster import Cluster
 from testbed.images import IMAGES, build_images, ensure_base_image
-from testbed.podspec import Manifests, render_overlay
+from testbed.podspec import Manifests
 from tests.prerequisites import skip_or_fail
 
 MEASUREMENTS = []  # (what, value, unit), printed by pytest_terminal_summary
@@ -82,7 +82,7 @@ def e2e_session():
 @pytest.fixture(scope="session")
 def manifests(e2e_session):
     """The rendered k3s overlay (`kubectl kustomize kustomize/overlays/k3s`)."""
-    return Manifests(render_overlay())
+    return Manifests.render()
 
 
 @pytest.fixture(scope="session")

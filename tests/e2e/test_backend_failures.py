@@ -1,10 +1,12 @@
-"""Scenarios 5 and 6: the backend dies, or freezes, under a running frontend."""
+"""Scenarios 5 and 6: the backend dies, or freezes, under a running frontend (tests/backend_faults.py)."""
 
 import itertools
 import re
 import time
 
 import pytest
+
+from tests.backend_faults import ANSWER_BOUND, failure_body
 
 pytestmark = pytest.mark.e2e
 
@@ -19,6 +21,7 @@ def test_frontend_liveness__restarts_the_container_while_the_backend_is_dead(clu
     assert backend.gone.wait(10), backend.describe()
     health = frontend.kubelet_get("/health")
     assert health.status == 503, health
+    assert health.json() == failure_body("/health", "unreachable", frontend.name), health
 
     restart_budget = (
         liveness.period * (liveness.failure_threshold + 1) + liveness.timeout + frontend.plan.grace
@@ -82,7 +85,9 @@ def test_frontend_health__answers_503_within_the_probe_timeout_when_the_backend_
         backend.thaw()
 
     assert health.status == 503 and health.elapsed < liveness.timeout, health
+    assert health.elapsed < ANSWER_BOUND, health
     assert b"timed out" in health.body, health  # the backend was reached and did not answer
+    assert health.json() == failure_body("/health", "hung", frontend.name), health
     assert probed.status == 503 and probed.elapsed < liveness.timeout, probed
     frontend.wait_for(lambda: frontend.kubelet_get("/health").status == 200, timeout=10, what="healthy again")
     assert frontend.restarts == 0, frontend.describe()

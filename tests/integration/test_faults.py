@@ -1,6 +1,7 @@
 """Faults on real processes: SIGTERM under load, a failing backend, a killed worker, slow clients.
 
-Each test prints what it measured (run with -s to see it): these numbers are the evidence the issue asks for.
+Each test prints what it measured (run with -s to see it). The backend faults and the answer bound are
+tests/backend_faults.py's.
 """
 
 import contextlib
@@ -20,15 +21,13 @@ import requests
 
 from testbed.net import free_port, timed_get
 from testbed.processes import StandInBackend
+from tests.backend_faults import ANSWER_BOUND, FAULTS, failure_body
 
 from .conftest import POD_NAME
 
 pytestmark = pytest.mark.integration
 
 CODE = "BACKEND-4242"
-# The frontend's backend calls are bounded by BACKEND_TIMEOUT (0.5 s); its answers must come
-# well within the probes' timeoutSeconds (2 s, kustomize/base). Same bound as test_services.py.
-ANSWER_BOUND = 1.0
 # A request that needs no backend call, on a worker none of whose threads is stuck.
 FAST = 0.5
 PROBE_TIMEOUT = 2.0
@@ -168,11 +167,6 @@ def assert_failures_only_at_listener_close(attempts):
 
 # --- The backend fails -----------------------------------------------------------------------------
 
-# Not among them: a backend that trickles its answer a byte at a time. BACKEND_TIMEOUT bounds each socket
-# read, not the whole answer, so such a backend holds a probe until the kubelet's timeoutSeconds counts it
-# as a failure - the right verdict, reached by the kubelet rather than by us (README, known limits).
-FAULTS = ["unreachable", "hung", "http_500", "not_json", "slow"]
-
 
 class BackendFault:
     """One way for the backend to fail, at a fixed address, and the real backend back there after it."""
@@ -217,9 +211,9 @@ def backend_fault(start):
             fault.stand_in.stop()
 
 
-def answers_during_fault(frontend, code_cached, rounds=2):
-    """Each endpoint once per round, all at once: a clean JSON 503 (or 200 /who-am-i from the cached code)
-    within the bound. Returns the slowest answer per path."""
+def answers_during_fault(frontend, kind, code_cached, rounds=2):
+    """Each endpoint once per round, all at once: a JSON 503 saying why (or 200 /who-am-i from the cached
+    code) within the bound. Returns the slowest answer per path."""
     paths = ["/startup", "/health", "/who-am-i"]
     slowest = dict.fromkeys(paths, 0.0)
     with ThreadPoolExecutor(len(paths)) as pool:
@@ -235,7 +229,7 @@ def answers_during_fault(frontend, code_cached, rounds=2):
                     assert (status, body) == (200, {"name": POD_NAME, "code": CODE})
                 else:
                     assert status == 503, (path, body)
-                    assert body["status"] in ("error", "unhealthy"), body
+                    assert body == failure_body(path, kind, POD_NAME)
     return slowest
 
 
@@ -283,12 +277,12 @@ def test_backend_fault__bounded_answers_then_recovers(backend_fault, frontend_fo
     until_every_worker_served(frontend, "/nowhere", 404)  # booted, but never called the backend
 
     fault.begin()
-    cold = answers_during_fault(frontend, code_cached=False)
+    cold = answers_during_fault(frontend, kind, code_cached=False)
     cold_recovery = recovery_time(fault, frontend)
 
     until_every_worker_served(frontend, "/who-am-i", 200)
     fault.begin()
-    warm = answers_during_fault(frontend, code_cached=True)
+    warm = answers_during_fault(frontend, kind, code_cached=True)
     after = assert_no_thread_stuck(frontend)
     warm_recovery = recovery_time(fault, frontend)
     print(

@@ -1,25 +1,14 @@
-"""Both services as real gunicorn processes on free ports: workers, hosts, backend faults."""
+"""Both services as real gunicorn processes on free ports: workers and hosts (backend faults: test_faults)."""
 
 import re
-import signal
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
-from testbed.net import free_port, timed_get
-
 from .conftest import POD_NAME
 
 pytestmark = pytest.mark.integration
-
-# The frontend's backend calls are bounded by BACKEND_TIMEOUT (0.5 s); its answers must come well within
-# the probes' timeoutSeconds (2 s). This is the bound the tests hold it to, with slack for a loaded 2-core
-# CI machine (1.0 s was missed by 0.07 s while other suites ran).
-ANSWER_BOUND = 1.5
 
 
 def get_from_several_workers(server, path, workers=2, batch=40, limit=400):
@@ -69,63 +58,6 @@ def test_health__ok_with_live_backend(backend, frontend_for):
     response = requests.get(frontend.url + "/health", headers={"Accept": "*/*"}, timeout=5)
     assert response.status_code == 200
     assert response.json() == {"status": "healthy"}
-
-
-def assert_clean_503(status, headers, body, elapsed):
-    assert status == 503
-    assert headers["Content-Type"] == "application/json"
-    assert elapsed < ANSWER_BOUND, f"answered in {elapsed:.2f} s"
-    return body
-
-
-@pytest.mark.parametrize("path", ["/health", "/startup"])
-def test_backend_stopped__probes_503_within_bound(backend, frontend_for, path):
-    """With the backend gone (connection refused), the probes answer 503 JSON at once."""
-    frontend = frontend_for(backend.url)
-    backend.terminate()
-    body = assert_clean_503(*timed_get(frontend.url + path))
-    assert "unreachable" in str(body)
-
-
-@pytest.mark.parametrize("path", ["/health", "/startup"])
-def test_backend_hung__probes_503_within_bound(backend, frontend_for, path):
-    """A frozen backend (accepts connections, never answers) gives 503 JSON within the bound."""
-    frontend = frontend_for(backend.url)
-    backend.signal_all(signal.SIGSTOP)
-    body = assert_clean_503(*timed_get(frontend.url + path))
-    assert "timed out after 0.5 s" in str(body)
-
-
-@pytest.fixture
-def junk_backend(tmp_path):
-    """A real HTTP server in the backend's place that answers 200 with HTML on every endpoint."""
-    for name in ("ping", "get-config"):
-        (tmp_path / name).write_text("<html>junk</html>")
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            requests.get(url, timeout=1)
-            break
-        except requests.RequestException:
-            time.sleep(0.05)
-    yield url
-    process.kill()
-    process.wait()
-
-
-@pytest.mark.parametrize("path", ["/health", "/startup", "/who-am-i"])
-def test_backend_junk__probes_503(junk_backend, frontend_for, path):
-    """A backend answering non-JSON is a failure, reported as 503 JSON, not a crash."""
-    frontend = frontend_for(junk_backend)
-    body = assert_clean_503(*timed_get(frontend.url + path))
-    assert "not JSON" in str(body)
 
 
 @pytest.mark.parametrize(

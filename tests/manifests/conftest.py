@@ -8,50 +8,13 @@ absent on a developer machine, and fail the run under CI=true.
 
 import os
 import runpy
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
+from testbed.podspec import BASE, OVERLAY, REPO, Manifests
 from tests.prerequisites import find_tool, skip_or_fail
-
-REPO = Path(__file__).resolve().parents[2]
-KUSTOMIZE = REPO / "kustomize"
-BASE_DIR = KUSTOMIZE / "base"
-OVERLAY_DIR = KUSTOMIZE / "overlays" / "k3s"
-
-
-def render(kubectl: str, directory: Path) -> str:
-    """Render one kustomization with `kubectl kustomize` and return the YAML stream."""
-    result = subprocess.run(
-        [kubectl, "kustomize", str(directory)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, f"kubectl kustomize {directory} failed:\n{result.stderr}"
-    return result.stdout
-
-
-class Rendered:
-    """The objects of one rendered kustomization, looked up by kind and name."""
-
-    def __init__(self, text: str):
-        self.text = text
-        self.objects = [doc for doc in yaml.safe_load_all(text) if doc]
-
-    def get(self, kind: str, name: str) -> dict:
-        """The one object of this kind and name; fails the test when it is missing."""
-        matches = [obj for obj in self.of_kind(kind) if obj["metadata"]["name"] == name]
-        assert len(matches) == 1, f"expected one {kind}/{name}, found {len(matches)}"
-        return matches[0]
-
-    def of_kind(self, kind: str) -> list[dict]:
-        """Every object of this kind."""
-        return [obj for obj in self.objects if obj["kind"] == kind]
 
 
 @pytest.fixture(scope="session")
@@ -67,15 +30,15 @@ def kubectl() -> str:
 
 
 @pytest.fixture(scope="session")
-def base(kubectl) -> Rendered:
+def base(kubectl) -> Manifests:
     """kustomize/base, rendered once per session."""
-    return Rendered(render(kubectl, BASE_DIR))
+    return Manifests.render(BASE, kubectl)
 
 
 @pytest.fixture(scope="session")
-def overlay(kubectl) -> Rendered:
+def overlay(kubectl) -> Manifests:
     """kustomize/overlays/k3s, rendered once per session: what users apply."""
-    return Rendered(render(kubectl, OVERLAY_DIR))
+    return Manifests.render(OVERLAY, kubectl)
 
 
 @pytest.fixture(scope="session")
@@ -120,7 +83,7 @@ def require():
 
     def _require_file(path: Path, what: str) -> Path:
         if not path.is_file():
-            skip_or_fail(f"{path.relative_to(REPO)} does not exist yet ({what})")
+            skip_or_fail(f"{path.relative_to(REPO)} is missing ({what})")
         return path
 
     return _require_file
@@ -147,7 +110,7 @@ def load_gunicorn_conf(service_dir: Path) -> dict:
     """
     conf = service_dir / "gunicorn.conf.py"
     if not conf.is_file():
-        skip_or_fail(f"{conf.relative_to(REPO)} does not exist yet (the service provides it)")
+        skip_or_fail(f"{conf.relative_to(REPO)} is missing (the service provides it)")
     knobs = ("PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_CMD_ARGS")
     saved_env = {key: os.environ.pop(key) for key in knobs if key in os.environ}
     sys.path.insert(0, str(service_dir))

