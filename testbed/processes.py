@@ -53,11 +53,15 @@ class Gunicorn:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp_path / f"{service}-{self.port}.log"
+        # Its own pod state (drain marker, the frontend's backend code), as each pod has its own /tmp.
+        state_dir = tmp_path / f"{service}-{self.port}.state"
+        state_dir.mkdir(exist_ok=True)
         # The worker pid in each access line lets tests see which worker served what.
         access_format = '%(p)s %(h)s "%(r)s" %(s)s'
         self.env = {
             **os.environ,
             "GUNICORN_CMD_ARGS": f"--access-logformat '{access_format}'",
+            "POD_STATE_DIR": str(state_dir),
             **{key: str(value) for key, value in env.items()},
         }
         self.process = None
