@@ -21,6 +21,9 @@ REPO = Path(__file__).resolve().parents[2]
 KUSTOMIZE = REPO / "kustomize"
 BASE_DIR = KUSTOMIZE / "base"
 OVERLAY_DIR = KUSTOMIZE / "overlays" / "k3s"
+PRODUCTION_DIR = KUSTOMIZE / "overlays" / "production"
+# A digest a release would pin with `kustomize edit set image` (any well-formed one: nothing is pulled).
+RELEASE_DIGEST = "sha256:" + "0" * 64
 
 
 def render(kubectl: str, directory: Path) -> str:
@@ -76,6 +79,39 @@ def base(kubectl) -> Rendered:
 def overlay(kubectl) -> Rendered:
     """kustomize/overlays/k3s, rendered once per session: what users apply."""
     return Rendered(render(kubectl, OVERLAY_DIR))
+
+
+@pytest.fixture(scope="session")
+def production(kubectl) -> Rendered:
+    """kustomize/overlays/production as it stands: the local tags, so the emulator runs it."""
+    return Rendered(render(kubectl, PRODUCTION_DIR))
+
+
+@pytest.fixture(scope="session")
+def production_release(kubectl, tmp_path_factory) -> Rendered:
+    """The production overlay as a release renders it: registry names pinned by digest, as
+    `kustomize edit set image backend=registry.example.com/backend:1.0@sha256:...` writes them."""
+    directory = tmp_path_factory.mktemp("release")
+    images = [
+        {"name": app, "newName": f"registry.example.com/{app}", "newTag": "1.0", "digest": RELEASE_DIGEST}
+        for app in ("backend", "frontend")
+    ]
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(PRODUCTION_DIR, directory)],  # kustomize refuses absolute paths
+        "images": images,
+    }
+    (directory / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    return Rendered(render(kubectl, directory))
+
+
+@pytest.fixture(scope="session")
+def rendered(request) -> Rendered:
+    """A callable `rendered(name)`: "base", "k3s", "production" or "production-release", rendered."""
+    fixtures = {"base": "base", "k3s": "overlay", "production": "production"}
+    fixtures["production-release"] = "production_release"
+    return lambda name: request.getfixturevalue(fixtures[name])
 
 
 @pytest.fixture(scope="session")
