@@ -2,7 +2,8 @@
 
 - `podkit.conf`: settings read from the environment (strict parsing, safe defaults), the Host policy, and
   the logging config;
-- `podkit.errors`: the JSON error contract and the middleware that enforces it on every answer.
+- `podkit.errors`: the JSON error contract and the middleware that enforces it on every answer;
+- `podkit.urls`/`podkit.views`: /livez and /readyz; `podkit.state`, `podkit.drain`: pod-wide state, drain.
 
 See README.md beside this file.
 """

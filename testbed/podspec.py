@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 KUSTOMIZE = REPO / "kustomize"
 BASE = KUSTOMIZE / "base"
 OVERLAY = KUSTOMIZE / "overlays" / "k3s"
+PRODUCTION = KUSTOMIZE / "overlays" / "production"
 CLUSTER_DOMAIN = "cluster.local"
 # The kubelet refuses to start a container with less than this after the preStop hook (kuberuntime).
 MINIMUM_GRACE_SECONDS = 2

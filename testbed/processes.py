@@ -34,11 +34,15 @@ class Gunicorn:
         self.log_path = tmp_path / f"{service}-{self.port}.log"
         # Another WSGI app (e.g. "bare_wsgi:application", found on `pythonpath`) under the same config.
         self.app_args = [*(["--pythonpath", str(pythonpath)] if pythonpath else []), *([app] if app else [])]
+        # Its own pod state (drain marker, the frontend's backend code), as each pod has its own /tmp.
+        state_dir = tmp_path / f"{service}-{self.port}.state"
+        state_dir.mkdir(exist_ok=True)
         # The worker pid in each access line lets tests see which worker served what.
         access_format = '%(p)s %(h)s "%(r)s" %(s)s'
         self.env = {
             **os.environ,
             "GUNICORN_CMD_ARGS": f"--access-logformat '{access_format}'",
+            "POD_STATE_DIR": str(state_dir),
             **{key: str(value) for key, value in env.items()},
         }
         self.process = None

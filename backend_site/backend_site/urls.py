@@ -1,6 +1,6 @@
 """Routes of the backend service."""
 
-from django.urls import path
+from django.urls import include, path
 
 from backend import views
 
@@ -8,4 +8,5 @@ urlpatterns = [
     path("get-config", views.get_config, name="get-config"),
     path("ping", views.ping, name="ping"),
     path("game-over", views.game_over, name="game-over"),
+    path("", include("podkit.urls")),  # /livez, /readyz
 ]

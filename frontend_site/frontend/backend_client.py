@@ -9,6 +9,8 @@ import logging
 import requests
 from django.conf import settings
 
+from podkit import state
+
 logger = logging.getLogger(__name__)
 
 # One session per process, made at import before gunicorn forks; it holds no connection until the first
@@ -20,8 +22,10 @@ session = requests.Session()
 # on every call.
 session.trust_env = False
 
-# The backend's configuration code, per worker process (workers share no memory). None until fetched.
+# The backend's configuration code, per worker process (workers share no memory). None until fetched or
+# read from the pod's state, where every fetch also leaves it (CODE_STATE) for the pod's other workers.
 _config_code = None
+CODE_STATE = "backend-code"
 # URL -> its GET, prepared once: session.get would merge the session's settings into a new request and
 # parse the URL again on every call, 0.4 of the 1.4 ms of CPU a call costs (bench/README.md).
 _prepared = {}
@@ -62,14 +66,29 @@ def ping():
 
 
 def config_code(refresh=False):
-    """The backend's configuration code: cached per worker, fetched when missing or when refresh is asked."""
+    """The backend's configuration code: cached per worker, fetched when refresh is asked or when this pod
+    holds none (no worker has fetched it yet)."""
     global _config_code
+    if not refresh and _config_code is None:
+        _config_code = state.read(CODE_STATE)
     if refresh or _config_code is None:
         code = get_json("/get-config").get("code")
         if not isinstance(code, str) or not code:
             raise BackendError("backend /get-config answered no code")
+        state.write(CODE_STATE, code)
         _config_code = code
     return _config_code
+
+
+def missing_code():
+    """Readiness (podkit's /readyz): why this pod cannot serve /who-am-i yet, or None once it holds the code.
+
+    A pod fact, not a worker's: the kubelet's probe lands on any worker, and a worker without the code in
+    memory reads it from the pod's state on its first /who-am-i. Never calls the backend.
+    """
+    if _config_code is None and state.read(CODE_STATE) is None:
+        return "not started: no backend code fetched yet (the startup probe fetches it)"
+    return None
 
 
 def post_game_over():

@@ -28,5 +28,7 @@ BACKEND_TIMEOUT = env_float("BACKEND_TIMEOUT", 0.5)
 GAME_OVER_TIMEOUT = env_float("GAME_OVER_TIMEOUT", 2.0)
 # Downward API (metadata.name); "unknown" outside Kubernetes.
 POD_NAME = env_str("POD_NAME", "unknown")
+# /readyz (podkit): ready once this pod holds the backend's code.
+PODKIT_READINESS_CHECKS = ["frontend.backend_client.missing_code"]
 
 LOGGING = stdout_logging("frontend")

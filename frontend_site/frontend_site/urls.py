@@ -1,6 +1,6 @@
 """Routes of the frontend service."""
 
-from django.urls import path
+from django.urls import include, path
 
 from frontend import views
 
@@ -8,4 +8,5 @@ urlpatterns = [
     path("startup", views.startup, name="startup"),
     path("who-am-i", views.who_am_i, name="who-am-i"),
     path("health", views.health, name="health"),
+    path("", include("podkit.urls")),  # /livez, /readyz
 ]

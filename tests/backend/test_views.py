@@ -146,3 +146,21 @@ def test_host__pinned_list_refuses_others_and_serves_probes(client, monkeypatch,
     assert client.get("/ping", HTTP_HOST="evil.example.com").status_code == 400
     assert client.get("/ping", HTTP_HOST="10.42.0.7:5000").status_code == 200
     assert client.get("/ping", HTTP_HOST="svc-backend.task-03.svc.cluster.local:5000").status_code == 200
+
+
+def test_readyz__ready_once_serving(client, monkeypatch, tmp_path):
+    """The backend depends on nothing: /readyz is 200 {"status": "ready"} as soon as it answers."""
+    monkeypatch.setenv("POD_STATE_DIR", str(tmp_path))
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready"}
+
+
+def test_readyz__draining_is_503(client, monkeypatch, tmp_path):
+    """With the pod's drain marker set, /readyz is 503 "draining" while /get-config keeps serving."""
+    monkeypatch.setenv("POD_STATE_DIR", str(tmp_path))
+    (tmp_path / "draining").write_text("preStop")
+    assert client.get("/readyz").json()["status"] == "draining"
+    assert client.get("/readyz").status_code == 503
+    assert client.get("/get-config").status_code == 200
+    assert client.get("/livez").json() == {"status": "alive"}

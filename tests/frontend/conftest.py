@@ -18,9 +18,10 @@ def backend(settings):
 
 
 @pytest.fixture(autouse=True)
-def no_cached_code(monkeypatch):
-    """Each test starts like a fresh worker: no backend code cached yet."""
+def no_cached_code(monkeypatch, tmp_path):
+    """Each test starts like a fresh worker of a fresh pod: no backend code cached, an empty pod state."""
     monkeypatch.setattr(backend_client, "_config_code", None)
+    monkeypatch.setenv("POD_STATE_DIR", str(tmp_path))
 
 
 @pytest.fixture

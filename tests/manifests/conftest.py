@@ -12,9 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from testbed.podspec import BASE, OVERLAY, REPO, Manifests
+from testbed.podspec import BASE, OVERLAY, PRODUCTION, REPO, Manifests
 from tests.prerequisites import find_tool, skip_or_fail
+
+# A digest a release would pin with `kustomize edit set image` (any well-formed one: nothing is pulled).
+RELEASE_DIGEST = "sha256:" + "0" * 64
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +43,39 @@ def base(kubectl) -> Manifests:
 def overlay(kubectl) -> Manifests:
     """kustomize/overlays/k3s, rendered once per session: what users apply."""
     return Manifests.render(OVERLAY, kubectl)
+
+
+@pytest.fixture(scope="session")
+def production(kubectl) -> Manifests:
+    """kustomize/overlays/production as it stands: the local tags, so the emulator runs it."""
+    return Manifests.render(PRODUCTION, kubectl)
+
+
+@pytest.fixture(scope="session")
+def production_release(kubectl, tmp_path_factory) -> Manifests:
+    """The production overlay as a release renders it: registry names pinned by digest, as
+    `kustomize edit set image backend=registry.example.com/backend:1.0@sha256:...` writes them."""
+    directory = tmp_path_factory.mktemp("release")
+    images = [
+        {"name": app, "newName": f"registry.example.com/{app}", "newTag": "1.0", "digest": RELEASE_DIGEST}
+        for app in ("backend", "frontend")
+    ]
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(PRODUCTION, directory)],  # kustomize refuses absolute paths
+        "images": images,
+    }
+    (directory / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    return Manifests.render(directory, kubectl)
+
+
+@pytest.fixture(scope="session")
+def rendered(request) -> Manifests:
+    """A callable `rendered(name)`: "base", "k3s", "production" or "production-release", rendered."""
+    fixtures = {"base": "base", "k3s": "overlay", "production": "production"}
+    fixtures["production-release"] = "production_release"
+    return lambda name: request.getfixturevalue(fixtures[name])
 
 
 @pytest.fixture(scope="session")

@@ -113,10 +113,11 @@ def resolve_paths():
     return _resolve
 
 
+@pytest.mark.parametrize("name", ["k3s", "production"])
 @pytest.mark.parametrize("app", APPS)
-def test_probe_paths__routed_by_the_urlconf(overlay, resolve_paths, app):
-    """Each probe path on containers[0] resolves to a view in <app>_site's URLconf."""
-    container = overlay.get("Deployment", app)["spec"]["template"]["spec"]["containers"][0]
+def test_probe_paths__routed_by_the_urlconf(rendered, resolve_paths, app, name):
+    """Each probe path on containers[0] of each overlay resolves to a view in <app>_site's URLconf."""
+    container = rendered(name).get("Deployment", app)["spec"]["template"]["spec"]["containers"][0]
     paths = routed_paths(container)
     routes = resolve_paths(app, paths)
     unrouted = [path for path in paths if routes.get(path) is None]

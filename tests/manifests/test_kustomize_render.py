@@ -1,4 +1,4 @@
-"""Both kustomizations render, validate strictly against the Kubernetes API schemas, hold exactly
+"""Every kustomization renders, validates strictly against the Kubernetes API schemas, holds exactly
 the expected objects in namespace task-03, and the k3s overlay changes only what differs on k3s."""
 
 import copy
@@ -8,9 +8,10 @@ import sys
 import pytest
 import yaml
 
-from testbed.podspec import BASE, KUSTOMIZE, OVERLAY, REPO
+from testbed.podspec import BASE, KUSTOMIZE, OVERLAY, PRODUCTION, REPO
 from tests.prerequisites import skip_or_fail
 
+RENDERED = ("base", "k3s", "production")
 NAMESPACE = "task-03"
 
 K8S_VERSIONS = ("1.30", "1.32", "1.35")
@@ -87,21 +88,19 @@ def test_overlay__renders_the_eight_objects(overlay):
     assert kinds_and_names(overlay) == EXPECTED_OBJECTS
 
 
-@pytest.mark.parametrize("version", K8S_VERSIONS)
-def test_overlay__validates_strictly(overlay, kubernetes_validate, tmp_path, version):
-    """The rendered overlay passes kubernetes-validate --strict for this Kubernetes version."""
-    rendered = tmp_path / "overlay.yaml"
-    rendered.write_text(overlay.text)
-    result = kubernetes_validate(rendered, version)
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_production__renders_the_eight_objects_and_two_pdbs(production):
+    """kustomize/overlays/production renders the base's eight objects and a PodDisruptionBudget per app."""
+    pdbs = {("PodDisruptionBudget", app) for app in APPS}
+    assert kinds_and_names(production) == EXPECTED_OBJECTS | pdbs
 
 
 @pytest.mark.parametrize("version", K8S_VERSIONS)
-def test_base__validates_strictly(base, kubernetes_validate, tmp_path, version):
-    """The rendered base passes kubernetes-validate --strict for this Kubernetes version."""
-    rendered = tmp_path / "base.yaml"
-    rendered.write_text(base.text)
-    result = kubernetes_validate(rendered, version)
+@pytest.mark.parametrize("name", RENDERED)
+def test_rendered__validates_strictly(rendered, kubernetes_validate, tmp_path, name, version):
+    """Each rendered kustomization passes kubernetes-validate --strict for this Kubernetes version."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(rendered(name).text)
+    result = kubernetes_validate(path, version)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -116,7 +115,7 @@ def test_strict_validation__rejects_an_unknown_field(overlay, kubernetes_validat
     assert "livenessProbes" in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("directory", [BASE, OVERLAY], ids=["base", "k3s"])
+@pytest.mark.parametrize("directory", [BASE, OVERLAY, PRODUCTION], ids=RENDERED)
 def test_kustomization__declares_apiversion_and_kind(directory):
     """Every kustomization.yaml names its apiVersion and kind."""
     doc = yaml.safe_load((directory / "kustomization.yaml").read_text())
@@ -153,16 +152,20 @@ def test_base__one_resource_per_file_named_by_kind():
     )
 
 
-def test_objects__live_in_namespace_task_03(overlay):
+@pytest.mark.parametrize("name", RENDERED[1:])
+def test_objects__live_in_namespace_task_03(rendered, name):
     """Every namespaced object is in task-03, and the Namespace task-03 itself is rendered."""
+    overlay = rendered(name)
     assert overlay.get("Namespace", NAMESPACE)
     for obj in overlay.objects:
         if obj["kind"] != "Namespace":
             assert obj["metadata"]["namespace"] == NAMESPACE, obj["metadata"]["name"]
 
 
-def test_objects__carry_the_recommended_labels(overlay):
+@pytest.mark.parametrize("name", RENDERED[1:])
+def test_objects__carry_the_recommended_labels(rendered, name):
     """Every object, and every pod template, has app.kubernetes.io/part-of and managed-by."""
+    overlay = rendered(name)
     for obj in overlay.objects:
         labels = obj["metadata"].get("labels", {})
         assert RECOMMENDED_LABELS.items() <= labels.items(), obj["metadata"]["name"]

@@ -1,5 +1,6 @@
-"""checkov on the rendered k3s overlay (what users apply): no failed check, and the only skips are
-the three the local images force, each made in the manifest with a reason.
+"""checkov on the rendered overlays: no failed check, and the only skips are the three the k3s overlay's
+local images force, each made in the manifest with a reason. The production overlay is checked as a release
+renders it (images pinned by digest, tests/manifests/conftest.py) and needs no skip at all.
 
 checkov pins many packages of its own, so it lives in its own venv, .venv/checkov, installed from
 requirements-checkov.txt; `--skip-download` keeps it offline (no Prisma Cloud calls).
@@ -18,12 +19,13 @@ from tests.prerequisites import skip_or_fail
 
 CHECKOV = REPO / ".venv" / "checkov" / "bin" / "checkov"
 INSTALL_HINT = "python3 -m venv .venv/checkov && .venv/checkov/bin/pip install -r requirements-checkov.txt"
-# What may be skipped, and why; the reasons themselves live in the overlay's patch files.
+# What each rendered overlay may skip, and why; the reasons themselves live in the k3s overlay's patch files.
 #   CKV_K8S_15 pull policy not Always: the course requires imagePullPolicy Never.
 #   CKV_K8S_43 image without digest:   a locally built, never pushed image has no digest to pin.
 #   CKV_K8S_14 image tag latest:       the course builds and imports <app>:latest.
-ALLOWED_SKIPS = {"CKV_K8S_14", "CKV_K8S_15", "CKV_K8S_43"}
-MAX_SKIP_IDS = 3
+# With the images pinned by digest, production's IfNotPresent passes CKV_K8S_15 too.
+IMAGE_CHECKS = {"CKV_K8S_14", "CKV_K8S_15", "CKV_K8S_43"}
+ALLOWED_SKIPS = {"k3s": IMAGE_CHECKS, "production-release": set()}
 SKIP_ANNOTATION_PREFIX = "checkov.io/skip"
 
 
@@ -66,11 +68,17 @@ def checkov() -> Path:
     return CHECKOV
 
 
+@pytest.fixture(scope="module", params=sorted(ALLOWED_SKIPS))
+def overlay_name(request) -> str:
+    """Each overlay checkov runs on ("production-release": production with its images pinned)."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def report(checkov, overlay, tmp_path_factory) -> dict:
-    """checkov's report on the rendered overlay, run once for this module."""
-    manifest = tmp_path_factory.mktemp("checkov") / "overlay.yaml"
-    manifest.write_text(overlay.text)
+def report(checkov, rendered, overlay_name, tmp_path_factory) -> dict:
+    """checkov's report on one rendered overlay, run once per overlay for this module."""
+    manifest = tmp_path_factory.mktemp("checkov") / f"{overlay_name}.yaml"
+    manifest.write_text(rendered(overlay_name).text)
     return run_checkov(manifest)
 
 
@@ -82,12 +90,12 @@ def test_checkov__overlay_has_no_failed_checks(report):
     assert report["summary"]["passed"] > 0
 
 
-def test_checkov__skips_at_most_three_allowed_ids(report):
-    """Only CKV_K8S_14/15/43 (forced by local images) are skipped: at most 3 distinct ids."""
-    skipped = report["results"]["skipped_checks"]
-    ids = {check["check_id"] for check in skipped}
-    assert len(ids) <= MAX_SKIP_IDS, sorted(ids)
-    assert ids <= ALLOWED_SKIPS, f"unexpected skips: {sorted(ids - ALLOWED_SKIPS)}"
+def test_checkov__skips_only_the_allowed_ids(report, overlay_name):
+    """k3s skips only CKV_K8S_14/15/43 (forced by local images); production skips nothing."""
+    ids = {check["check_id"] for check in report["results"]["skipped_checks"]}
+    assert ids <= ALLOWED_SKIPS[overlay_name], (
+        f"unexpected skips: {sorted(ids - ALLOWED_SKIPS[overlay_name])}"
+    )
 
 
 def test_checkov__skips_only_the_deployments(report):
@@ -117,11 +125,19 @@ def without_policy_work(overlay) -> list[dict]:
     return objects
 
 
-def test_checkov__fails_without_the_policies_and_skips(checkov, overlay, tmp_path):
+def test_checkov__fails_without_the_policies_and_skips(checkov, rendered, overlay_name, tmp_path):
     """Without NetworkPolicies and skip annotations checkov fails exactly the checks they answer."""
     manifest = tmp_path / "bare.yaml"
-    manifest.write_text(yaml.safe_dump_all(without_policy_work(overlay)))
+    manifest.write_text(yaml.safe_dump_all(without_policy_work(rendered(overlay_name))))
     bare = run_checkov(manifest)
     failed = {check["check_id"] for check in bare["results"]["failed_checks"]}
-    assert failed == ALLOWED_SKIPS | {"CKV2_K8S_6"}, sorted(failed)
+    assert failed == ALLOWED_SKIPS[overlay_name] | {"CKV2_K8S_6"}, sorted(failed)
     assert bare["summary"]["skipped"] == 0
+
+
+def test_checkov__production_local_tags_fail_only_the_image_checks(checkov, production, tmp_path):
+    """Unpinned (the local tags the emulator runs), production fails the image checks and nothing else."""
+    manifest = tmp_path / "production.yaml"
+    manifest.write_text(production.text)
+    failed = {check["check_id"] for check in run_checkov(manifest)["results"]["failed_checks"]}
+    assert failed == IMAGE_CHECKS, sorted(failed)

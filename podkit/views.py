@@ -1,0 +1,50 @@
+"""The probe endpoints both services share: /livez (liveness) and /readyz (readiness).
+
+Neither calls another service. Liveness that depends on a shared backend restarts every frontend when the
+backend is down; readiness that does takes every frontend out of its Service at once, turning answers they
+can still give into refused connections.
+https://kubernetes.io/docs/concepts/configuration/liveness-readiness-startup-probes/
+"""
+
+from functools import cache
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.utils.cache import add_never_cache_headers
+from django.utils.module_loading import import_string
+from django.views.decorators.http import require_safe
+
+from podkit import drain
+
+
+def probe_answer(status, error=None):
+    """A probe answer: 200 {"status": word}, or 503 with "error" saying why; never cached."""
+    body = {"status": status} if error is None else {"status": status, "error": error}
+    response = JsonResponse(body, status=200 if error is None else 503)
+    add_never_cache_headers(response)
+    return response
+
+
+@cache
+def readiness_checks():
+    """PODKIT_READINESS_CHECKS: dotted paths of callables returning None when ready, else why not."""
+    return [import_string(dotted) for dotted in getattr(settings, "PODKIT_READINESS_CHECKS", ())]
+
+
+@require_safe
+def livez(request):
+    """Liveness: answering at all is the proof; no I/O."""
+    return probe_answer("alive")
+
+
+@require_safe
+def readyz(request):
+    """Readiness: 503 while the pod drains or a check of this service fails; no call to another service."""
+    why = drain.reason()
+    if why is not None:
+        return probe_answer("draining", f"pod is draining ({why}); python -m podkit.drain off undoes it")
+    for check in readiness_checks():
+        error = check()
+        if error:
+            return probe_answer("unready", error)
+    return probe_answer("ready")

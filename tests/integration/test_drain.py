@@ -1,0 +1,92 @@
+"""Readiness and drain on real gunicorn processes: a drain set from outside the server (as preStop and
+`kubectl exec` set it) reaches every worker at once, and only /readyz changes."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from .conftest import POD_NAME
+
+pytestmark = pytest.mark.integration
+
+WORKERS = 2  # the pods' default; each test below hears from both
+# How long to keep asking until two workers have answered: the kernel may hand a whole batch to one.
+SPREAD_DEADLINE = 30.0
+
+
+def get_many(url, count=40, parallel=8):
+    """`count` GETs, `parallel` at a time, each on a new connection (so the kernel spreads them)."""
+    with ThreadPoolExecutor(parallel) as pool:
+        return list(pool.map(lambda _: requests.get(url, timeout=5), range(count)))
+
+
+def get_from_workers(server, path, workers=WORKERS):
+    """Batches of GETs of `path` until `workers` workers have answered them; every answer."""
+    responses = []
+    seen_from = len(server.output())
+    deadline = time.monotonic() + SPREAD_DEADLINE
+    while True:
+        responses += get_many(server.url + path)
+        new_lines = server.output()[seen_from:].splitlines()
+        if len({line.split()[0] for line in new_lines if f'"GET {path} HTTP/1.1"' in line}) >= workers:
+            return responses
+        assert time.monotonic() < deadline, f"{path} reached fewer than {workers} workers"
+
+
+def drain(server, action):
+    """`python -m podkit.drain <action>` in a process of its own, as `kubectl exec` or preStop runs it."""
+    env = {**os.environ, "POD_STATE_DIR": server.env["POD_STATE_DIR"]}
+    result = subprocess.run(
+        [sys.executable, "-m", "podkit.drain", action], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def statuses(responses):
+    return {(r.status_code, r.json()["status"]) for r in responses}
+
+
+@pytest.mark.parametrize(("service", "path"), [("backend", "/get-config"), ("frontend", "/who-am-i")])
+def test_drain__every_worker_503_draining_other_endpoints_serve(start, service, path):
+    """Drained by hand, every worker's /readyz answers 503 draining; the service's endpoint keeps serving."""
+    backend = start("backend", WEB_CONCURRENCY=WORKERS)
+    server = backend
+    if service == "frontend":
+        server = start("frontend", BACKEND_URL=backend.url, POD_NAME=POD_NAME, WEB_CONCURRENCY=WORKERS)
+        assert requests.get(server.url + "/startup", timeout=5).status_code == 200
+    assert statuses(get_many(server.url + "/readyz")) == {(200, "ready")}
+
+    assert drain(server, "on")["status"] == "draining"
+    assert statuses(get_from_workers(server, "/readyz")) == {(503, "draining")}
+    assert {r.status_code for r in get_from_workers(server, path)} == {200}
+    assert requests.get(server.url + "/livez", timeout=5).status_code == 200
+
+    assert drain(server, "off")["status"] == "serving"
+    assert statuses(get_many(server.url + "/readyz")) == {(200, "ready")}
+
+
+def test_readyz__frontend_unready_until_startup_then_ready_in_every_worker(backend, frontend_for):
+    """Before /startup no worker is ready; after one /startup, every worker is, without asking the backend."""
+    frontend = frontend_for(backend.url, WEB_CONCURRENCY=WORKERS)
+    assert statuses(get_many(frontend.url + "/readyz", count=10)) == {(503, "unready")}
+    assert requests.get(frontend.url + "/startup", timeout=5).status_code == 200
+    assert statuses(get_from_workers(frontend, "/readyz")) == {(200, "ready")}
+    assert backend.output().count("GET /get-config") == 1
+
+
+def test_backend_stopped__frontend_stays_ready_and_answers_who_am_i(backend, frontend_for):
+    """With the backend gone, every frontend worker stays ready and serves /who-am-i; /health says 503."""
+    frontend = frontend_for(backend.url, WEB_CONCURRENCY=WORKERS)
+    code = requests.get(frontend.url + "/startup", timeout=5).json()["backend_code"]
+    backend.terminate()
+    assert statuses(get_from_workers(frontend, "/readyz")) == {(200, "ready")}
+    who = get_from_workers(frontend, "/who-am-i")
+    assert {(r.status_code, r.json()["code"]) for r in who} == {(200, code)}
+    assert requests.get(frontend.url + "/health", timeout=5).status_code == 503

@@ -1,0 +1,22 @@
+"""podkit's views under a minimal Django configuration of their own (no service's settings needed)."""
+
+import django
+import pytest
+from django.conf import settings
+
+if not settings.configured:
+    settings.configure(
+        ALLOWED_HOSTS=["*"],
+        INSTALLED_APPS=["podkit"],
+        MIDDLEWARE=["podkit.errors.JsonErrorsMiddleware"],
+        ROOT_URLCONF="podkit.urls",
+        DATABASES={},
+    )
+    django.setup()
+
+
+@pytest.fixture(autouse=True)
+def pod_state(monkeypatch, tmp_path):
+    """Each test gets a pod state of its own (POD_STATE_DIR), never the machine's /tmp."""
+    monkeypatch.setenv("POD_STATE_DIR", str(tmp_path))
+    return tmp_path
