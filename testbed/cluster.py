@@ -1,22 +1,26 @@
 """An emulated one-node cluster for one test: a podman network standing in for the pod network.
 
 Pods get static IPs on the network (so POD_IP is known when the container is created, as the Downward API
-has it); the network's gateway plays the node (status.hostIP). Services are DNS names only: each pod a
-Service selects gets the Service's names as network aliases (svc-backend, svc-backend.task-03,
-svc-backend.task-03.svc, svc-backend.task-03.svc.cluster.local), and containers get the pod's DNS search
-path, so the names resolve in containers as they do in a pod. Differences from kube-proxy: there is no
-ClusterIP, so a Service's port must equal its targetPort, and while no pod backs a Service its name does not
-resolve (NXDOMAIN) where Kubernetes would resolve it and refuse the connection - both fail fast.
+has it); the network's gateway plays the node (status.hostIP). Services are DNS names only, answered by the
+cluster's own DNS pod (nameserver.py, in CoreDNS's place; podman's aardvark-dns is off): each Service's
+name svc-backend.task-03.svc.cluster.local resolves to the IPs of the pods it selects whose container is
+running, and every container gets the resolv.conf the kubelet writes for dnsPolicy ClusterFirst (that server
+only, the pod's search list, ndots:5), so svc-backend, svc-backend.task-03 and svc-backend.task-03.svc
+resolve through the search list as they do in a pod. Differences from kube-proxy: there is no ClusterIP, so
+a Service's port must equal its targetPort, and while no pod backs a Service its name does not resolve
+(NXDOMAIN) where Kubernetes would resolve it and refuse the connection - both fail fast.
 """
 
 import ipaddress
 import json
 import secrets
 import socket
+import threading
 
 from . import podman as pm
 from . import traffic
 from .kubelet import Pod
+from .nameserver import ClusterDNS
 from .podspec import CLUSTER_DOMAIN, PodPlan, UnsupportedField
 
 
@@ -33,13 +37,20 @@ class Cluster:
             raise UnsupportedField(f"Deployments in several namespaces: {sorted(namespaces)}")
         self.namespace = namespaces.pop()
         self._image_users = {}
-        pm.podman("network", "create", *pm.labels(session), self.network)
+        self._serving = set()  # pods whose container is up: their IPs are in the DNS records
+        self._records_lock = threading.Lock()
+        pm.podman("network", "create", "--disable-dns", *pm.labels(session), self.network)
         info = json.loads(pm.podman("network", "inspect", self.network).stdout)[0]
         subnet = info["subnets"][0]
         self.host_ip = subnet["gateway"]
-        self._free_ips = (
-            str(ip) for ip in ipaddress.ip_network(subnet["subnet"]).hosts() if ip.packed[-1] >= 10
-        )
+        hosts = list(ipaddress.ip_network(subnet["subnet"]).hosts())
+        self._free_ips = (str(ip) for ip in hosts if ip.packed[-1] >= 10 and ip != hosts[-1])
+        try:
+            dns_ip = str(hosts[-1])
+            self.dns = ClusterDNS(session, f"{self.network}-dns", self.network, dns_ip, CLUSTER_DOMAIN)
+        except Exception:
+            pm.podman("network", "rm", "--force", self.network, check=False)
+            raise
 
     def run_pod(self, deployment):
         """Create a pod of the Deployment (as its ReplicaSet would) and start it; returns the Pod.
@@ -83,8 +94,8 @@ class Cluster:
                 return traffic.get(pod.host_ports[pod.plan.port_number(port)], path, host, timeout)
         raise LookupError(f"no live pod behind Service {service}")
 
-    def service_aliases(self, plan):
-        """DNS names of every Service selecting this pod; refuses what DNS alone cannot emulate."""
+    def service_names(self, plan):
+        """The DNS name of every Service selecting this pod; refuses what DNS alone cannot emulate."""
         names = []
         for service in self.manifests.services_selecting(plan.namespace, plan.labels):
             name = service["metadata"]["name"]
@@ -94,9 +105,19 @@ class Cluster:
                     raise UnsupportedField(
                         f"Service {name}: port {port['port']} -> targetPort {target} needs a proxy"
                     )
-            fqdn = f"{name}.{plan.namespace}.svc.{CLUSTER_DOMAIN}"
-            names += [name, f"{name}.{plan.namespace}", f"{name}.{plan.namespace}.svc", fqdn]
+            names.append(f"{name}.{plan.namespace}.svc.{CLUSTER_DOMAIN}")
         return names
+
+    def serving(self, pod, up):
+        """The kubelet tells that the pod's container is about to start (up) or has stopped: the Services'
+        names follow at once (the records are replaced before this returns)."""
+        with self._records_lock:
+            (self._serving.add if up else self._serving.discard)(pod)
+            endpoints = {}  # Service name -> its pods' IPs (no ClusterIP: the name answers with those)
+            for serving in sorted(self._serving, key=lambda p: p.ip):
+                for name in self.service_names(serving.plan):
+                    endpoints.setdefault(name, []).append(serving.ip)
+            self.dns.publish(endpoints)
 
     def run_args(self, pod, container):
         """Everything after `podman run` for the current container of `pod`."""
@@ -114,8 +135,7 @@ class Cluster:
         ]
         run += ["--pull", plan.pull_policy(), "--log-driver", "k8s-file", *pm.RLIMITS]
         run += ["--hostname", pod.name, "--network", self.network, "--ip", pod.ip]
-        for alias in self.service_aliases(plan):
-            run += ["--network-alias", alias]
+        self.service_names(plan)  # refuses a Service it cannot emulate before anything starts
         run += self._dns_args(namespace)
         for container_port, host_port in pod.host_ports.items():
             run += ["--publish", f"127.0.0.1:{host_port}:{container_port}"]
@@ -137,7 +157,7 @@ class Cluster:
 
     def _dns_args(self, namespace):
         """The pod's resolv.conf as the kubelet writes it for dnsPolicy ClusterFirst."""
-        args = []
+        args = ["--dns", self.dns.ip]
         for search in (f"{namespace}.svc.{CLUSTER_DOMAIN}", f"svc.{CLUSTER_DOMAIN}", CLUSTER_DOMAIN):
             args += ["--dns-search", search]
         return [*args, "--dns-option", "ndots:5"]
@@ -157,4 +177,5 @@ class Cluster:
         """Remove every pod and the network, whatever state they are in."""
         for pod in self.pods:
             pod.remove()
+        self.dns.close()
         pm.podman("network", "rm", "--force", self.network, check=False)

@@ -239,8 +239,13 @@ class Pod:
             attempt = self.attempt
             name = self._container_name(attempt)
         args = self.cluster.run_args(self, name)
+        self.cluster.serving(self, True)  # the Services' names answer before anyone can probe the pod
         started = time.monotonic()
-        pm.podman("run", *args)
+        try:
+            pm.podman("run", *args)
+        except pm.PodmanError:
+            self.cluster.serving(self, False)
+            raise
         with self._lock:
             self.container, self.running = name, True
             self.started_at[attempt] = started
@@ -326,6 +331,7 @@ class Pod:
                     self.running = False
                     self.started.clear()
                     self._set_ready(attempt, False)
+                self.cluster.serving(self, False)
                 self.event(f"container exited with code {code}")
                 if not self.restart_on_exit or self.deleting:
                     self._finish()
@@ -378,6 +384,7 @@ class Pod:
             self.running = False
             self.started.clear()
             self._set_ready(self.attempt, False)
+        self.cluster.serving(self, False)
         termination = Termination(
             reason=reason,
             grace=grace,

@@ -14,7 +14,7 @@ import subprocess
 
 PODMAN = ("podman", "--runtime", "runc")
 RLIMITS = ("--ulimit", "nofile=16384:16384", "--ulimit", "nproc=4096:4096")
-# Every container and network the e2e tests create carries these labels, so teardown finds them all,
+# Every container, network and volume the e2e tests create carries these labels, so teardown finds them all,
 # and a later session can tell what a crashed one left behind (its owner process is gone).
 SESSION_LABEL = "io.task03.e2e.session"
 OWNER_LABEL = "io.task03.e2e.owner-pid"
@@ -96,16 +96,21 @@ def signal_every_process(container, signum):
 
 
 def remove_leftovers(session=None):
-    """Remove the containers and networks of `session`; with None, those of e2e runs whose process is gone."""
+    """Remove the containers, networks and volumes of `session`; with None, those of e2e runs whose process
+    is gone."""
     selector = f"label={SESSION_LABEL}" + (f"={session}" if session else "")
     containers = json.loads(podman("ps", "--all", "--filter", selector, "--format", "json").stdout or "[]")
     networks = json.loads(podman("network", "ls", "--filter", selector, "--format", "json").stdout or "[]")
+    volumes = json.loads(podman("volume", "ls", "--filter", selector, "--format", "json").stdout or "[]")
     for item in containers:
         if session is not None or not _owner_alive(item.get("Labels") or {}):
             podman("rm", "--force", "--time", "0", item["Id"], check=False)
     for item in networks:
         if session is not None or not _owner_alive(item.get("labels") or {}):
             podman("network", "rm", "--force", item["name"], check=False)
+    for item in volumes:
+        if session is not None or not _owner_alive(item.get("Labels") or {}):
+            podman("volume", "rm", "--force", item["Name"], check=False)
 
 
 def _owner_alive(item_labels):

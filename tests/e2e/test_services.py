@@ -89,8 +89,7 @@ def test_service_names__answer_the_courses_five_checks(steady):
 
     # Inside the cluster with the short names, as the course does it (`kubectl run test --image=curl...`).
     script = "; ".join(
-        # --max-time leaves room for one lost DNS packet (glibc retries after 5 s): the pods' DNS server
-        # here is podman's aardvark-dns, shared by the whole machine.
+        # --max-time: a bound, not a timing; the names are the cluster DNS pod's (tests/e2e/test_dns.py).
         f"curl -sS --max-time 15 -w ' %{{http_code}}\\n' {url}"
         for url in (
             "http://svc-backend:5000/get-config",
