@@ -9,7 +9,7 @@ import pytest
 
 from testbed import dns_server
 from testbed import podman as pm
-from testbed.traffic import free_port
+from testbed.net import free_port
 
 # Inside a pod: resolve each name (argv[1:], "name=expected IP") round after round until stdin closes, then
 # print how many lookups ran and every miss: a failure, a wrong answer, or an answer after more than 2 s
