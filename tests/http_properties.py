@@ -41,6 +41,18 @@ HEADER_NAMES = st.one_of(
 HEADERS = st.dictionaries(HEADER_NAMES, HEADER_VALUES, max_size=4)
 
 
+def any_request(endpoints, served_hosts, bad_hosts, bodies):
+    """The strategies of one generated request, for `@given(**any_request(...))`: a test takes `method`,
+    `path`, `host`, `headers` and `body`."""
+    return {
+        "method": METHODS,
+        "path": paths(endpoints),
+        "host": hosts(served_hosts, bad_hosts),
+        "headers": HEADERS,
+        "body": bodies,
+    }
+
+
 def assert_json_contract(response, method):
     """Below 500, JSON, an object, and every 4xx in the error shape: {"error": <str>, "status": <the status>}
     (HEAD answers carry no body)."""

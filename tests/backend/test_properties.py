@@ -7,7 +7,7 @@ the status is 4xx.
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.http_properties import HEADERS, METHODS, assert_json_contract, hosts, paths
+from tests.http_properties import any_request, assert_json_contract
 
 ENDPOINTS = ["/get-config", "/ping", "/game-over"]
 SERVED_HOSTS = ["svc-backend.task-03.svc.cluster.local:5000", "127.0.0.1:5000", "localhost", "[::1]:5000"]
@@ -17,13 +17,7 @@ BODIES = st.one_of(st.binary(max_size=300), st.just(b"{" * (64 * 1024 + 1)))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    method=METHODS,
-    path=paths(ENDPOINTS),
-    host=hosts(SERVED_HOSTS, BAD_HOSTS),
-    headers=HEADERS,
-    body=BODIES,
-)
+@given(**any_request(ENDPOINTS, SERVED_HOSTS, BAD_HOSTS, BODIES))
 def test_any_request__json_object_below_500(client, method, path, host, headers, body):
     """Any method, path, Host, headers and body: a JSON object below 500, with "error" when 4xx."""
     response = client.generic(method, path, data=body, headers={**headers, "Host": host})

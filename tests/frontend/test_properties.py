@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.http_properties import HEADERS, METHODS, assert_json_contract, hosts, paths
+from tests.http_properties import any_request, assert_json_contract
 
 from .conftest import BACKEND
 
@@ -27,13 +27,7 @@ def healthy_backend(backend):
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    method=METHODS,
-    path=paths(ENDPOINTS),
-    host=hosts(SERVED_HOSTS, BAD_HOSTS),
-    headers=HEADERS,
-    body=BODIES,
-)
+@given(**any_request(ENDPOINTS, SERVED_HOSTS, BAD_HOSTS, BODIES))
 def test_any_request__json_object_below_500(client, healthy_backend, method, path, host, headers, body):
     """Any method, path, Host, headers and body: a JSON object below 500, with "error" when 4xx."""
     response = client.generic(method, path, data=body, headers={**headers, "Host": host})
