@@ -1,4 +1,4 @@
-"""Scenarios 9 and 10: `./manage.sh verify` grades the running pods, through a kubectl answering from them.
+"""Scenarios 9 to 11: `./manage.sh verify` grades the running pods, through a kubectl answering from them.
 
 testbed/kubectl.py serves the calls verify makes from the harness's own state (objects, pods, logs, exec into
 the real containers, deletion with preStop and SIGTERM and a replacement pod); its `kubectl` is first on PATH
