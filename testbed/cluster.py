@@ -75,6 +75,26 @@ class Cluster:
         backend.wait_ready(timeout=30)
         return backend, frontend
 
+    def delete_pod(self, pod, grace=None):
+        """`kubectl delete pod --wait=false` of a Deployment's pod; returns its replacement, starting.
+
+        The kubelet's deletion (preStop, SIGTERM, SIGKILL) runs in the background, and the ReplicaSet creates
+        the replacement at once (a terminating pod no longer counts as a replica); it starts in the
+        background too, and a start that fails is the replacement's `failure`."""
+        pod.delete(grace, wait=False)
+        replacement = Pod(self, pod.plan, next(self._free_ips))
+        self.pods.append(replacement)
+
+        def start():
+            try:
+                replacement.start()
+            except Exception as exc:  # surfaced by wait_*() and the fixtures' teardown
+                replacement.failure = f"start failed: {exc!r}"
+                replacement.gone.set()
+
+        threading.Thread(target=start, name=f"{replacement.name}-create", daemon=True).start()
+        return replacement
+
     def pod(self, deployment):
         """The live pod of a Deployment (the latest one created)."""
         for pod in reversed(self.pods):

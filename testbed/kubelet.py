@@ -143,14 +143,18 @@ class Pod:
             time.sleep(0.05)
         raise TimeoutError(f"{self.name}: not {what} after {timeout} s\n{self.describe()}")
 
-    def delete(self, grace=None):
-        """`kubectl delete pod`: returns the Termination of its container (None if it was not running)."""
+    def delete(self, grace=None, wait=True):
+        """`kubectl delete pod`: returns the Termination of its container (None if it was not running).
+
+        wait=False (`--wait=false`) returns at once; the Termination is then kept in `terminations`."""
         with self._lock:
             self.deleting = True
             self.deleted_at = time.monotonic()
         self.event("deletion requested")
         self._pending_reply = reply = queue.Queue()
         self._queue.put(("delete", grace, reply))
+        if not wait:
+            return None
         termination = reply.get(timeout=(grace or self.plan.grace) + 60)
         if isinstance(termination, Exception):
             raise PodFailed(f"{self.name}: deletion failed: {termination!r}\n{self.describe()}")

@@ -8,6 +8,7 @@ scenarios measure are printed at the end of the run ("e2e measurements").
 Outside CI a machine without podman skips these tests with the reason; under CI=true nothing skips.
 """
 
+import copy
 import os
 import secrets
 import shutil
@@ -112,8 +113,13 @@ def steady(images, manifests, e2e_session):
 
 @pytest.fixture
 def cluster(images, manifests, e2e_session, request):
-    """A fresh, empty cluster for one test, removed afterwards whatever happened."""
-    name = request.node.name.split("__")[-1][:20].replace("_", "-")
+    """A fresh, empty cluster for one test, removed afterwards whatever happened.
+
+    Parametrized indirectly with a function of the rendered objects, it runs that variant of the overlay."""
+    name = request.node.originalname.split("__")[-1][:20].replace("_", "-")
+    variant = getattr(request, "param", None)
+    if variant is not None:
+        manifests = Manifests(variant(copy.deepcopy(manifests.objects)))
     fresh = Cluster(manifests, e2e_session, name)
     yield fresh
     broken = [f"{pod.name}: {pod.failure}" for pod in fresh.pods if pod.failure]

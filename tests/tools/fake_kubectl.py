@@ -13,6 +13,9 @@ keeps its state in the directory named by $FAKE_KUBECTL_DIR:
 Deleting the frontend pod marks it terminating, adds a Ready replacement, and appends
 `game_over_lines` `POST /game-over` access-log lines to backend.log once `logs` has been asked
 `polls_before_growth` more times, the way the real log grows a few seconds after the deletion.
+
+The real path (the running pods, through testbed/kubectl.py) is tests/e2e/test_verify.py; this fake keeps
+the cases a live run cannot stage cheaply (no API server, another namespace, a replacement never Ready) fast.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.verify_table import rows
 from tools import verify
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -17,16 +18,6 @@ FAST = ["--poll-interval", "0.05", "--wait", "10", "--ready-timeout", "10"]
 
 def run_verify(fake_kubectl: str, *extra: str) -> int:
     return verify.main(["--kubectl", fake_kubectl, *FAST, *extra])
-
-
-def rows(output: str) -> dict[str, list[str]]:
-    """Score-table rows by criterion: [points, got, detail]."""
-    table = {}
-    for line in output.splitlines():
-        for criterion in (*verify.POINTS, "TOTAL"):
-            if line.startswith(criterion + "  "):
-                table[criterion] = line[len(criterion) :].split(maxsplit=2)
-    return table
 
 
 def calls(cluster_dir: Path) -> list[list[str]]:
