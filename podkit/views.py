@@ -9,20 +9,11 @@ https://kubernetes.io/docs/concepts/configuration/liveness-readiness-startup-pro
 from functools import cache
 
 from django.conf import settings
-from django.http import JsonResponse
-from django.utils.cache import add_never_cache_headers
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_safe
 
 from podkit import drain
-
-
-def probe_answer(status, error=None):
-    """A probe answer: 200 {"status": word}, or 503 with "error" saying why; never cached."""
-    body = {"status": status} if error is None else {"status": status, "error": error}
-    response = JsonResponse(body, status=200 if error is None else 503)
-    add_never_cache_headers(response)
-    return response
+from podkit.errors import probe_answer
 
 
 @cache
