@@ -154,7 +154,10 @@ class Cluster:
             f"io.task03.e2e.pod={pod.name}",
         ]
         run += ["--pull", plan.pull_policy(), "--log-driver", "k8s-file", *pm.RLIMITS]
-        run += ["--hostname", pod.name, "--network", self.network, "--ip", pod.ip]
+        # A restarted container keeps the pod's IP and MAC, as it keeps the pod sandbox's network namespace
+        # in Kubernetes: with a new MAC, peers' neighbour caches send answers to the old one for seconds.
+        mac = "02:00:" + ":".join(f"{byte:02x}" for byte in ipaddress.ip_address(pod.ip).packed)
+        run += ["--hostname", pod.name, "--network", self.network, "--ip", pod.ip, "--mac-address", mac]
         self.service_names(plan)  # refuses a Service it cannot emulate before anything starts
         run += self._dns_args(namespace)
         for container_port, host_port in pod.host_ports.items():
