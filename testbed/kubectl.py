@@ -20,8 +20,8 @@ It answers exactly the calls `verify.Cluster` makes, `-n NAMESPACE` first; anoth
                                          period) in the background and a replacement pod, as the ReplicaSet
 
 Anything else exits 1 with "unsupported kubectl call: ..." on stderr, so verify cannot drift from what this
-module knows. Not emulated: resourceVersion, uid of anything but pods, a Service's clusterIP (there is
-none here), events, and every other field verify does not read.
+module knows. Not emulated: resourceVersion, uid of anything but pods, events, and every other field
+verify does not read.
 """
 
 import copy
@@ -206,6 +206,7 @@ class KubectlServer:
                 port.setdefault("protocol", "TCP")
                 port.setdefault("targetPort", port["port"])
             obj["spec"].setdefault("sessionAffinity", "None")
+            obj["spec"]["clusterIP"] = self.cluster.service_ip(name)
         return json.dumps(obj, indent=4)
 
     def _deployment_fields(self, deployment):

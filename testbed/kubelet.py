@@ -93,6 +93,7 @@ class Pod:
         self.ready_at = {}  # attempt -> when it first became Ready
         self.started = threading.Event()  # the current container passed its startup probe
         self.ready = threading.Event()
+        self.ready_since = None  # when it last became Ready (None: not Ready)
         self.gone = threading.Event()  # deleted, or died without being restarted
         self.deleting = False
         self.deleted_at = None
@@ -151,6 +152,7 @@ class Pod:
             self.deleting = True
             self.deleted_at = time.monotonic()
         self.event("deletion requested")
+        self.cluster.endpoints_changed()  # a terminating pod leaves its Services' endpoints
         self._pending_reply = reply = queue.Queue()
         self._queue.put(("delete", grace, reply))
         if not wait:
@@ -243,13 +245,8 @@ class Pod:
             attempt = self.attempt
             name = self._container_name(attempt)
         args = self.cluster.run_args(self, name)
-        self.cluster.serving(self, True)  # the Services' names answer before anyone can probe the pod
         started = time.monotonic()
-        try:
-            pm.podman("run", *args)
-        except pm.PodmanError:
-            self.cluster.serving(self, False)
-            raise
+        pm.podman("run", *args)
         with self._lock:
             self.container, self.running = name, True
             self.started_at[attempt] = started
@@ -267,13 +264,18 @@ class Pod:
             self._set_ready(attempt, True)
 
     def _set_ready(self, attempt, ready):
+        """The Ready condition; the Services' endpoints follow (after the cluster's propagation delay)."""
         if ready and not self.ready.is_set():
-            self.ready_at.setdefault(attempt, time.monotonic())
+            self.ready_since = time.monotonic()
+            self.ready_at.setdefault(attempt, self.ready_since)
             self.ready.set()
             self.event("Ready")
+            self.cluster.endpoints_changed()
         elif not ready and self.ready.is_set():
             self.ready.clear()
+            self.ready_since = None
             self.event("not Ready")
+            self.cluster.endpoints_changed()
 
     def _watch_exit(self, attempt, name):
         try:
@@ -335,7 +337,6 @@ class Pod:
                     self.running = False
                     self.started.clear()
                     self._set_ready(attempt, False)
-                self.cluster.serving(self, False)
                 self.event(f"container exited with code {code}")
                 if not self.restart_on_exit or self.deleting:
                     self._finish()
@@ -388,7 +389,6 @@ class Pod:
             self.running = False
             self.started.clear()
             self._set_ready(self.attempt, False)
-        self.cluster.serving(self, False)
         termination = Termination(
             reason=reason,
             grace=grace,

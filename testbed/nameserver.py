@@ -21,6 +21,14 @@ SERVER = Path(__file__).with_name("dns_server.py")
 RECORDS = "records.json"
 
 
+def replace_json(path, value):
+    """Write `value` as JSON to `path` atomically (write, then rename), readable by the pods' users."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_text(json.dumps(value, sort_keys=True))
+    temporary.chmod(0o644)
+    temporary.replace(path)
+
+
 class ClusterDNS:
     def __init__(self, session, name, network, ip, zone):
         """Start the server at `ip` on `network`, answering no name yet; returns once it answers."""
@@ -38,10 +46,7 @@ class ClusterDNS:
 
     def publish(self, records):
         """Replace every record ({name: [addresses]}) at once: queries after this return see the new ones."""
-        temporary = self.records / f".{RECORDS}.{os.getpid()}"
-        temporary.write_text(json.dumps(records, sort_keys=True))
-        temporary.chmod(0o644)
-        temporary.replace(self.records / RECORDS)
+        replace_json(self.records / RECORDS, records)
 
     def _wait_answering(self, name, timeout):
         deadline = time.monotonic() + timeout

@@ -71,6 +71,21 @@ class Manifests:
     def pod_plan(self, deployment):
         return PodPlan(self.get("Deployment", deployment), self)
 
+    def budgets_selecting(self, namespace, labels):
+        """The PodDisruptionBudgets of `namespace` that select these pod labels (minAvailable, a number)."""
+        found = []
+        for budget in self.of_kind("PodDisruptionBudget"):
+            where = f"PodDisruptionBudget {budget['metadata']['name']}"
+            check_fields(budget["spec"], {"minAvailable", "selector"}, f"{where}: spec")
+            check_fields(budget["spec"]["selector"], {"matchLabels"}, f"{where}: spec.selector")
+            require(isinstance(budget["spec"].get("minAvailable"), int), where, "only a number minAvailable")
+            selector = budget["spec"]["selector"]["matchLabels"]
+            if budget["metadata"].get("namespace") == namespace and all(
+                labels.get(key) == value for key, value in selector.items()
+            ):
+                found.append(budget)
+        return found
+
     def services_selecting(self, namespace, labels):
         """The Services of `namespace` whose selector matches these pod labels."""
         found = []
@@ -149,8 +164,10 @@ class Downward:
     service_account: str = "default"
 
 
+DEPLOYMENT_SPEC_FIELDS = {"replicas", "selector", "template", "minReadySeconds", "strategy"}
 POD_SPEC_FIELDS = {
     "containers",
+    "topologySpreadConstraints",
     "volumes",
     "securityContext",
     "terminationGracePeriodSeconds",
@@ -227,9 +244,17 @@ class PodPlan:
         self.labels = dict(template["metadata"].get("labels", {}))
         self.annotations = dict(template["metadata"].get("annotations", {}))
         self.manifests = manifests
+        self._rollout_fields(deployment["spec"])
         where = f"Deployment {self.deployment}: spec.template.spec"
         spec = template["spec"]
         check_fields(spec, POD_SPEC_FIELDS, where)
+        for constraint in spec.get("topologySpreadConstraints", []):
+            # One node: a soft spread (ScheduleAnyway) places every pod there, as a one-node cluster would.
+            require(
+                constraint.get("whenUnsatisfiable") == "ScheduleAnyway",
+                f"{where}.topologySpreadConstraints",
+                "only whenUnsatisfiable ScheduleAnyway (one node here)",
+            )
         require(spec.get("restartPolicy", "Always") == "Always", where, "only restartPolicy Always")
         require(spec.get("dnsPolicy", "ClusterFirst") == "ClusterFirst", where, "only dnsPolicy ClusterFirst")
         # No service account token is ever mounted here; a pod that wants one would not get it.
@@ -261,6 +286,38 @@ class PodPlan:
         self.template_hash = self._template_hash()
 
     # -- pieces ---------------------------------------------------------------------------------------------
+
+    def _rollout_fields(self, spec):
+        """replicas, minReadySeconds and the RollingUpdate strategy (the API server's defaults: 1, 0, 25%)."""
+        where = f"Deployment {self.deployment}: spec"
+        check_fields(spec, DEPLOYMENT_SPEC_FIELDS, where)
+        selector = spec.get("selector", {"matchLabels": {}})  # required by the API; tests' fragments omit it
+        check_fields(selector, {"matchLabels"}, f"{where}.selector")
+        labels = spec["template"]["metadata"].get("labels", {})
+        require(
+            all(labels.get(k) == v for k, v in selector["matchLabels"].items()),
+            where,
+            "the selector must select the template's labels",
+        )
+        self.replicas = int(spec.get("replicas", 1))
+        self.min_ready = float(spec.get("minReadySeconds", 0))
+        strategy = spec.get("strategy", {"type": "RollingUpdate"})
+        check_fields(strategy, {"type", "rollingUpdate"}, f"{where}.strategy")
+        require(strategy.get("type") == "RollingUpdate", where, "only the RollingUpdate strategy")
+        rolling = strategy.get("rollingUpdate", {})
+        check_fields(rolling, {"maxSurge", "maxUnavailable"}, f"{where}.strategy.rollingUpdate")
+        # Percentages as the controller rounds them: surge up, unavailable down.
+        self.max_surge = self._count(rolling.get("maxSurge", "25%"), round_up=True)
+        self.max_unavailable = self._count(rolling.get("maxUnavailable", "25%"), round_up=False)
+        if self.max_surge == 0 and self.max_unavailable == 0:
+            self.max_unavailable = 1  # as the controller does when both round to 0
+
+    def _count(self, value, round_up):
+        if isinstance(value, int):
+            return value
+        require(str(value).endswith("%"), self.deployment, f"cannot read {value!r}")
+        share = self.replicas * int(str(value)[:-1])
+        return -(-share // 100) if round_up else share // 100
 
     def _volume(self, volume, where):
         check_fields(volume, {"name", "emptyDir", "hostPath"}, f"{where}[{volume['name']}]")

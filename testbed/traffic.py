@@ -78,7 +78,8 @@ def probe_succeeded(reply):
 class Load:
     """Steady client load: `threads` clients, each sending GETs one after another, a new connection each.
 
-    Each request carries a number (`?n=17`), so the server's access log shows which ones it handled. Every
+    `path` is one path, or several that the requests take in turn. Each request carries a number (`?n=17`),
+    so the server's access log shows which ones it handled. Every
     outcome is kept with its time. "refused": the TCP connection could not be made (nothing listens, or the
     container is gone); "dropped": the connection was made, then no complete answer came (reset, empty reply).
     """
@@ -105,8 +106,10 @@ class Load:
             worker.join(self.timeout + 5)
 
     def _run(self):
+        paths = (self.path,) if isinstance(self.path, str) else tuple(self.path)
         while not self._stop.is_set():
-            path = f"{self.path}?n={next(self._numbers)}"
+            number = next(self._numbers)
+            path = f"{paths[number % len(paths)]}?n={number}"
             started = time.monotonic()
             reply = get(self.port, path, self.host, self.timeout)
             with self._lock:

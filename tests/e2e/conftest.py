@@ -19,7 +19,7 @@ import pytest
 from testbed import podman as pm
 from testbed.cluster import Cluster
 from testbed.images import IMAGES, build_images, ensure_base_image
-from testbed.podspec import Manifests
+from testbed.podspec import PRODUCTION, Manifests
 from tests.prerequisites import skip_or_fail
 
 MEASUREMENTS = []  # (what, value, unit), printed by pytest_terminal_summary
@@ -116,6 +116,22 @@ def cluster(images, manifests, e2e_session, request):
     """A fresh, empty cluster for one test, removed afterwards whatever happened.
 
     Parametrized indirectly with a function of the rendered objects, it runs that variant of the overlay."""
+    yield from fresh_cluster(manifests, e2e_session, request)
+
+
+@pytest.fixture(scope="session")
+def production_manifests(images):
+    """The rendered production overlay (`kubectl kustomize kustomize/overlays/production`)."""
+    return Manifests.render(PRODUCTION)
+
+
+@pytest.fixture
+def production(production_manifests, e2e_session, request):
+    """A fresh, empty cluster for the production overlay (variants as for `cluster`)."""
+    yield from fresh_cluster(production_manifests, e2e_session, request)
+
+
+def fresh_cluster(manifests, e2e_session, request):
     name = request.node.originalname.split("__")[-1][:20].replace("_", "-")
     variant = getattr(request, "param", None)
     if variant is not None:

@@ -19,6 +19,8 @@ def test_frontend_liveness__restarts_the_container_while_the_backend_is_dead(clu
     killed_at = time.monotonic()
     backend.kill("KILL", restart=False)  # its node is gone, say: no replacement until we start one
     assert backend.gone.wait(10), backend.describe()
+    # Until svc-backend's endpoints lose the dead pod, connections to its address time out ("hung").
+    cluster.wait_endpoints(lambda: not cluster.published_endpoints("svc-backend"), "svc-backend empty")
     health = frontend.kubelet_get("/health")
     assert health.status == 503, health
     assert health.json() == failure_body("/health", "unreachable", frontend.name), health

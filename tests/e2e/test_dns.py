@@ -69,12 +69,13 @@ def test_dns_server__answers_from_the_records_file_as_soon_as_it_is_replaced(ser
 @pytest.mark.e2e
 def test_pod_dns__answers_every_lookup_while_containers_come_and_go(cluster, record):
     """A lookup loop in a pod sees 0 failures while 20 other containers start and stop on the network."""
-    backend, frontend = cluster.apply()
+    _, frontend = cluster.apply()
     ns = cluster.namespace
+    backend_ip, frontend_ip = cluster.service_ip("svc-backend"), cluster.service_ip("svc-frontend")
     names = {
-        "svc-backend": backend.ip,  # short names go through the search list (ndots:5)
-        f"svc-frontend.{ns}": frontend.ip,
-        f"svc-backend.{ns}.svc.cluster.local.": backend.ip,  # absolute, as the frontend's BACKEND_URL
+        "svc-backend": backend_ip,  # short names go through the search list (ndots:5)
+        f"svc-frontend.{ns}": frontend_ip,
+        f"svc-backend.{ns}.svc.cluster.local.": backend_ip,  # absolute, as the frontend's BACKEND_URL
     }
     loop = subprocess.Popen(
         [*pm.PODMAN, "exec", "-i", frontend.container, "python", "-c", LOOKUP_LOOP]
