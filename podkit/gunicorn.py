@@ -112,6 +112,7 @@ class DrainingThreadWorker(ThreadWorker):
                     self.wait_for_and_dispatch_events(timeout=POLL)
             for listener, server in listeners:
                 listener.setblocking(False)
+                os.sched_yield()  # a fresh time slice: no preemption between the empty accept and the close
                 while (client := accept_or_close(listener)) is not None:
                     taken += self.take(client, server)
         except OSError as exc:

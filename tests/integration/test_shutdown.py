@@ -110,10 +110,11 @@ def test_sigterm__under_load_every_connection_served_or_refused(start, frontend_
     before = [reply for sent, kind, reply in outcomes if sent < 0 and kind != "refused"]
     after = [kind for sent, kind, _ in outcomes if sent >= 0]
     reset = [(round(sent, 3), reply.error) for sent, kind, reply in outcomes if kind == "dropped"]
+    refused_early = [round(sent, 4) for sent, kind, _ in outcomes if sent < 0 and kind == "refused"]
     print(
         f"\n{service} ({drain}) SIGTERM under load: exit {code} in {exited_in:.2f} s; sent before "
-        f"{len(before)}, after: answered {after.count('answered')}, refused {after.count('refused')}, "
-        f"reset {len(reset)}"
+        f"{len(before)} (and refused {refused_early}), after: answered {after.count('answered')}, "
+        f"refused {after.count('refused')}, reset {len(reset)}"
     )
     assert reset == [], "connections reset after their request was sent (s after SIGTERM, error)"
     assert code == 0
