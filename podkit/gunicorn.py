@@ -57,6 +57,7 @@ def accept_or_close(listener):
     """The socket of a connection waiting in `listener`'s accept queue; if none waits, close `listener`
     at once (no other thread runs in between) and return None."""
     while True:
+        os.sched_yield()  # start on a fresh time slice: a preemption there would widen the window
         fd = _libc.accept4(listener.fileno(), None, None, socket.SOCK_CLOEXEC)
         if fd >= 0:
             return socket.socket(fileno=fd)
@@ -112,7 +113,6 @@ class DrainingThreadWorker(ThreadWorker):
                     self.wait_for_and_dispatch_events(timeout=POLL)
             for listener, server in listeners:
                 listener.setblocking(False)
-                os.sched_yield()  # a fresh time slice: no preemption between the empty accept and the close
                 while (client := accept_or_close(listener)) is not None:
                     taken += self.take(client, server)
         except OSError as exc:

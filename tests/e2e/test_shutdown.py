@@ -80,6 +80,7 @@ def test_frontend_deletion__answers_or_refuses_every_connection_under_load(clust
         f"requests sent before SIGTERM got no answer (s after SIGTERM): {lost_before[:10]}"
     )
     assert reset == [], f"connections reset after their request was sent (s after SIGTERM): {reset[:10]}"
+    assert "Accept queue drained" in frontend.logs(), "the worker did not drain (podkit/gunicorn.py)"
     record("load: requests answered (200, right body)", len(answered), "requests")
     record("load: of them sent during the preStop hook", len(during_pre_stop), "requests")
     record(
