@@ -6,7 +6,8 @@ import os
 wsgi_app = "frontend_site.wsgi:application"
 bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
+# gthread, with a stop that serves or refuses every connection, never resets one (podkit/gunicorn.py).
+worker_class = "podkit.gunicorn.DrainingThreadWorker"
 threads = int(os.environ.get("GUNICORN_THREADS", "32"))
 # Slow clients: a gthread worker gives a connection a thread until its request has fully arrived (there is
 # no read timeout), and keeps accepting while all its threads are taken, queueing new connections - the

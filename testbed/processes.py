@@ -27,8 +27,9 @@ class Gunicorn:
     brings it back on the same port, as a restarted pod comes back behind its Service.
     """
 
-    def __init__(self, service, tmp_path, port=None, app=None, pythonpath=None, **env):
+    def __init__(self, service, tmp_path, port=None, app=None, pythonpath=None, prefix=(), **env):
         self.service = service
+        self.prefix = list(prefix)  # a command gunicorn runs under, e.g. setpriv dropping a capability
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp_path / f"{service}-{self.port}.log"
@@ -52,7 +53,7 @@ class Gunicorn:
         bind = f"127.0.0.1:{self.port}"
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(GUNICORN), "--config", "gunicorn.conf.py", "--bind", bind, *self.app_args],
+                [*self.prefix, str(GUNICORN), "--config", "gunicorn.conf.py", "--bind", bind, *self.app_args],
                 cwd=ROOT / f"{self.service}_site",
                 env=self.env,
                 stdout=log,

@@ -11,12 +11,13 @@ POD_NAME = "frontend-5d9c7b6f4-x8k2p"
 def start(tmp_path):
     """Start a service: start("backend", WEB_CONCURRENCY=3); every one started is stopped afterwards.
 
-    `port=` puts it on a given port, e.g. where a stand-in or an earlier instance of it was.
+    `port=` puts it on a given port, e.g. where a stand-in or an earlier instance of it was; `prefix=` a
+    command it runs under.
     """
     started = []
 
-    def _start(service, ready_path="/ping", port=None, **env):
-        server = Gunicorn(service, tmp_path, port=port, **env)
+    def _start(service, ready_path="/ping", port=None, prefix=(), **env):
+        server = Gunicorn(service, tmp_path, port=port, prefix=prefix, **env)
         started.append(server)
         return server.start(ready_path=ready_path)
 
