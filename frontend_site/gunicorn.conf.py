@@ -3,6 +3,9 @@
 import gc
 import os
 
+from podkit import state
+from podkit.requestid import ACCESS_LOG_FORMAT
+
 wsgi_app = "frontend_site.wsgi:application"
 bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -23,6 +26,7 @@ forwarded_allow_ips = ""
 preload_app = True
 
 accesslog = "-"
+access_log_format = ACCESS_LOG_FORMAT  # gunicorn's default format and the request id
 errorlog = "-"
 
 # In-flight requests get this long after SIGTERM; part of the shutdown budget (README, "How a pod stops").
@@ -43,3 +47,22 @@ def on_exit(server):
 def pre_fork(server, worker):
     """Freeze what the preloaded app made: gc then never touches (and copies) those shared pages."""
     gc.freeze()
+
+
+# Metrics (podkit/metrics.py): every process counts in files under the pod's memory emptyDir, added up at
+# each scrape. Set here, before the preloaded app imports prometheus_client.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(state.path("metrics")))
+
+
+def on_starting(server):
+    """Metrics start from zero with the container."""
+    from podkit import metrics
+
+    metrics.on_starting(server)
+
+
+def child_exit(server, worker):
+    """A worker's metrics files outlive it; podkit.metrics forgets its live gauges."""
+    from podkit import metrics
+
+    metrics.child_exit(server, worker)
