@@ -15,7 +15,8 @@ import urllib.request
 import pytest
 import yaml
 
-from testbed.images import build_args
+from testbed import podman as pm
+from testbed.images import IMAGES, build_args
 from testbed.net import free_port
 from testbed.podspec import PRODUCTION, Manifests
 from tests.prerequisites import find_tool, skip_or_fail
@@ -136,6 +137,9 @@ def test_prometheus__sees_a_frontend_deletion(cluster, prometheus_binary, tmp_pa
     ((labels, pods),) = builds.items()
     assert pods == 2 and dict(labels)["git_commit"] == wanted["GIT_COMMIT"]
     assert dict(labels)["version"].removesuffix("-dirty") == wanted["VERSION"].removesuffix("-dirty")
+    for image in IMAGES:  # the same two facts as OCI labels of the images the pods run
+        inspected = pm.podman("image", "inspect", "--format", "{{json .Labels}}", image).stdout
+        assert json.loads(inspected)["org.opencontainers.image.revision"] == wanted["GIT_COMMIT"]
     assert termination.exit_code == 0 and not termination.sigkill, termination
     assert per_path == {(("path", "preStop"),): 1, (("path", "sigterm"),): 1}
     assert drained == 1
