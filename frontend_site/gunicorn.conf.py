@@ -3,7 +3,7 @@
 import gc
 import os
 
-from podkit import state
+from podkit import metricsdir
 from podkit.requestid import ACCESS_LOG_FORMAT
 
 wsgi_app = "frontend_site.wsgi:application"
@@ -50,19 +50,8 @@ def pre_fork(server, worker):
 
 
 # Metrics (podkit/metrics.py): every process counts in files under the pod's memory emptyDir, added up at
-# each scrape. Set here, before the preloaded app imports prometheus_client.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(state.path("metrics")))
-
-
-def on_starting(server):
-    """Metrics start from zero with the container."""
-    from podkit import metrics
-
-    metrics.on_starting(server)
-
-
-def child_exit(server, worker):
-    """A worker's metrics files outlive it; podkit.metrics forgets its live gauges."""
-    from podkit import metrics
-
-    metrics.child_exit(server, worker)
+# each scrape; set here, before the preloaded app imports prometheus_client. The hooks empty it at start
+# and forget dead workers.
+metricsdir.use_pod_state()
+on_starting = metricsdir.on_starting
+child_exit = metricsdir.child_exit

@@ -2,9 +2,9 @@
 
 Under gunicorn each worker is a process of its own, so prometheus_client runs in its multiprocess mode:
 every process (the master's shutdown hook too) writes its counts to small mmapped files in
-PROMETHEUS_MULTIPROC_DIR, and a scrape adds up the files of every process, live or gone. gunicorn.conf.py
+PROMETHEUS_MULTIPROC_DIR, and a scrape adds up the files of every process, live or gone. podkit.metricsdir
 points it at POD_STATE_DIR/metrics (the pod's memory emptyDir; the root filesystem is read-only) before the
-app loads, and the hooks below empty it at start and forget dead workers. Without it (runserver, unit
+app loads, and its gunicorn hooks empty it at start and forget dead workers. Without it (runserver, unit
 tests) the counts are the process's own.
 
 What is counted, and the labels' bounds (an unknown path is one value, `unmatched`, never the raw path):
@@ -15,7 +15,6 @@ still answers.
 import os
 import time
 from functools import cache
-from pathlib import Path
 
 from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpResponse
@@ -31,10 +30,9 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 
-from podkit import drain
+from podkit import drain, metricsdir
 from podkit.conf import build_info, env_bool
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Seconds; a probe's answer must stay well under its 2 s timeoutSeconds, so the buckets look below it.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 UNMATCHED = "unmatched"
@@ -68,7 +66,7 @@ class PodCollector:
 @cache
 def scrape_registry():
     """The registry a scrape reads: all processes' files in multiprocess mode, else this process's metrics."""
-    if os.environ.get(MULTIPROC_ENV):
+    if os.environ.get(metricsdir.ENV):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # reads the files anew at every scrape
     else:
@@ -109,19 +107,3 @@ class MetricsMiddleware:
         if probe_state is not None:
             PROBE_ANSWERS.labels(where, probe_state).inc()
         return response
-
-
-# gunicorn hooks (gunicorn.conf.py): they run in the master.
-
-
-def on_starting(server):
-    """Start with an empty multiprocess directory: counts of an earlier run in this pod are gone."""
-    directory = Path(os.environ[MULTIPROC_ENV])
-    directory.mkdir(parents=True, exist_ok=True)
-    for old in directory.glob("*.db"):
-        old.unlink()
-
-
-def child_exit(server, worker):
-    """A worker is gone: its counts stay (counters add up), its live gauges go."""
-    multiprocess.mark_process_dead(worker.pid)

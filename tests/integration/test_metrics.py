@@ -2,6 +2,8 @@
 promtool accepts both services' output, an id follows a request into the backend's log, and game-overs
 are counted on both sides of a real SIGTERM."""
 
+import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -48,17 +50,22 @@ def scrape(server):
     return response.text
 
 
-def test_metrics__every_workers_counts_add_up(start):
-    """With two workers both serving /ping, every scrape counts exactly the /ping lines of the access log."""
-    backend = start("backend", WEB_CONCURRENCY=2)
-    get_from_several_workers(backend, "/ping")
+def assert_pings_counted_as_logged(backend):
+    """Every scrape (new connections: either worker answers) counts exactly the /ping lines of the log."""
     key = ("http_requests_total", (("endpoint", "/ping"), ("status", "200")))
-    counts = {samples(scrape(backend))[key] for _ in range(6)}  # new connections: either worker answers
+    counts = {samples(scrape(backend))[key] for _ in range(6)}
     served = log_lines(backend, '"GET /ping HTTP/1.1" 200')
     deadline = time.monotonic() + 5  # an access line is written just after its answer went out
     while len(served) < max(counts) and time.monotonic() < deadline:
         served = log_lines(backend, '"GET /ping HTTP/1.1" 200')
     assert counts == {len(served)}
+
+
+def test_metrics__every_workers_counts_add_up(start):
+    """With two workers both serving /ping, every scrape counts exactly the /ping lines of the access log."""
+    backend = start("backend", WEB_CONCURRENCY=2)
+    get_from_several_workers(backend, "/ping")
+    assert_pings_counted_as_logged(backend)
 
 
 def test_metrics__promtool_accepts_both_services(backend, frontend_for):
@@ -136,3 +143,16 @@ def test_metrics__a_restart_starts_from_zero(start):
     backend.terminate()
     backend.start()
     assert key not in samples(scrape(backend))
+
+
+def test_metrics__a_killed_workers_counts_still_count(start):
+    """kill -9 of a worker that served requests: gunicorn replaces it, and the scrape still counts them."""
+    backend = start("backend", WEB_CONCURRENCY=2)
+    get_from_several_workers(backend, "/ping")
+    victim = int(min(backend.worker_pids("GET /ping")).strip("<>"))  # gunicorn logs the pid as <pid>
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while (victim in backend.workers() or len(backend.workers()) < 2) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert victim not in backend.workers(), "gunicorn did not replace the killed worker"
+    assert_pings_counted_as_logged(backend)
