@@ -10,6 +10,7 @@ What differs from a plain `docker build` stays here and never reaches the Docker
 import subprocess
 import tempfile
 import time
+from functools import cache
 from pathlib import Path
 
 from .podman import PODMAN, PodmanError
@@ -36,8 +37,11 @@ def ensure_base_image():
     return time.monotonic() - started
 
 
+@cache
 def build_args():
-    """VERSION and GIT_COMMIT of this checkout, as `./manage.sh build` passes them (what /version answers)."""
+    """VERSION and GIT_COMMIT of this checkout, as `./manage.sh build` passes them (what /version answers).
+
+    Read once per process: a test compares what the images were built with, whatever was committed since."""
 
     def git(*args, default):
         result = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=False)

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.prerequisites import find_tool, skip_or_fail
 
-from .conftest import POD_NAME
+from .conftest import POD_NAME, wait_for_workers
 from .test_services import get_from_several_workers
 
 pytestmark = pytest.mark.integration
@@ -51,7 +51,8 @@ def scrape(server):
 
 
 def assert_pings_counted_as_logged(backend):
-    """Every scrape (new connections: either worker answers) counts exactly the /ping lines of the log."""
+    """Every scrape (new connections: either worker answers) counts exactly the /ping lines of the log;
+    returns that count."""
     key = ("http_requests_total", (("endpoint", "/ping"), ("status", "200")))
     counts = {samples(scrape(backend))[key] for _ in range(6)}
     served = log_lines(backend, '"GET /ping HTTP/1.1" 200')
@@ -59,6 +60,7 @@ def assert_pings_counted_as_logged(backend):
     while len(served) < max(counts) and time.monotonic() < deadline:
         served = log_lines(backend, '"GET /ping HTTP/1.1" 200')
     assert counts == {len(served)}
+    return len(served)
 
 
 def test_metrics__every_workers_counts_add_up(start):
@@ -149,10 +151,12 @@ def test_metrics__a_killed_workers_counts_still_count(start):
     """kill -9 of a worker that served requests: gunicorn replaces it, and the scrape still counts them."""
     backend = start("backend", WEB_CONCURRENCY=2)
     get_from_several_workers(backend, "/ping")
+    counted = assert_pings_counted_as_logged(backend)  # every answer logged: nothing in flight
     victim = int(min(backend.worker_pids("GET /ping")).strip("<>"))  # gunicorn logs the pid as <pid>
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 20
-    while (victim in backend.workers() or len(backend.workers()) < 2) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert victim not in backend.workers(), "gunicorn did not replace the killed worker"
-    assert_pings_counted_as_logged(backend)
+    while victim in backend.workers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert victim not in wait_for_workers(backend), "gunicorn did not replace the killed worker"
+    key = ("http_requests_total", (("endpoint", "/ping"), ("status", "200")))
+    assert {samples(scrape(backend))[key] for _ in range(6)} == {counted}
