@@ -8,8 +8,9 @@ PY="$VENV/bin/python"
 NAMESPACE=task-03
 OVERLAY="$ROOT/kustomize/overlays/k3s"
 # Debian packages the tests need: podman runs the images as the kubelet would, wrk drives the benchmark,
-# containerd (with ctr) stands in for k3s's containerd when the tests import the images.
-TEST_PACKAGES=(podman runc debootstrap netavark aardvark-dns iptables ca-certificates wrk containerd)
+# containerd (with ctr) stands in for k3s's containerd when the tests import the images, prometheus (with
+# promtool) scrapes the pods and checks the services' metrics.
+TEST_PACKAGES=(podman runc debootstrap netavark aardvark-dns iptables ca-certificates wrk containerd prometheus)
 # The images `build` makes; the Deployments run backend:latest and frontend:latest with imagePullPolicy: Never.
 IMAGES=(backend frontend)
 
@@ -166,12 +167,20 @@ cmd_bench() {
     cd "$ROOT" && "$PY" -m bench "$@"
 }
 
+# What /version answers in the images: the checkout's description and commit (testbed/images.py does the same).
+build_args() {
+    printf -- '--build-arg\nVERSION=%s\n--build-arg\nGIT_COMMIT=%s\n' \
+        "$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo dev)" \
+        "$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
+}
+
 cmd_build() {
-    local cli
+    local cli args
     cli=$(container_cli)
-    say "building backend:latest and frontend:latest with $cli"
-    "$cli" build -t backend:latest -f "$ROOT/backend_site/Dockerfile" "$ROOT"
-    "$cli" build -t frontend:latest -f "$ROOT/frontend_site/Dockerfile" "$ROOT"
+    mapfile -t args < <(build_args)
+    say "building backend:latest and frontend:latest with $cli (${args[1]}, ${args[3]})"
+    "$cli" build "${args[@]}" -t backend:latest -f "$ROOT/backend_site/Dockerfile" "$ROOT"
+    "$cli" build "${args[@]}" -t frontend:latest -f "$ROOT/frontend_site/Dockerfile" "$ROOT"
     if command -v k3s >/dev/null; then
         import_images "$cli"
     else

@@ -3,6 +3,9 @@
 import gc
 import os
 
+from podkit import metricsdir
+from podkit.requestid import ACCESS_LOG_FORMAT
+
 wsgi_app = "backend_site.wsgi:application"
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -23,9 +26,10 @@ forwarded_allow_ips = ""
 # Load Django once in the master before forking: one CONFIG_CODE for all workers, shared memory pages.
 preload_app = True
 
-# Access log on stdout in gunicorn's default format: every call shows as `"POST /game-over HTTP/1.1"`,
-# the text graders and `kubectl logs` look for.
+# Access log on stdout: gunicorn's default format and the request id; every call shows as
+# `"POST /game-over HTTP/1.1"`, the text graders and `kubectl logs` look for.
 accesslog = "-"
+access_log_format = ACCESS_LOG_FORMAT
 errorlog = "-"
 
 # In-flight requests get this long after SIGTERM; part of the shutdown budget (README, "How a pod stops").
@@ -39,3 +43,11 @@ control_socket_disable = True
 def pre_fork(server, worker):
     """Freeze what the preloaded app made: gc then never touches (and copies) those shared pages."""
     gc.freeze()
+
+
+# Metrics (podkit/metrics.py): every process counts in files under the pod's memory emptyDir, added up at
+# each scrape; set here, before the preloaded app imports prometheus_client. The hooks empty it at start
+# and forget dead workers.
+metricsdir.use_pod_state()
+on_starting = metricsdir.on_starting
+child_exit = metricsdir.child_exit

@@ -3,6 +3,9 @@
 import gc
 import os
 
+from podkit import metricsdir
+from podkit.requestid import ACCESS_LOG_FORMAT
+
 wsgi_app = "frontend_site.wsgi:application"
 bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -24,6 +27,7 @@ forwarded_allow_ips = ""
 preload_app = True
 
 accesslog = "-"
+access_log_format = ACCESS_LOG_FORMAT  # gunicorn's default format and the request id
 errorlog = "-"
 
 # In-flight requests get this long after SIGTERM; part of the shutdown budget (README, "How a pod stops").
@@ -44,3 +48,11 @@ def on_exit(server):
 def pre_fork(server, worker):
     """Freeze what the preloaded app made: gc then never touches (and copies) those shared pages."""
     gc.freeze()
+
+
+# Metrics (podkit/metrics.py): every process counts in files under the pod's memory emptyDir, added up at
+# each scrape; set here, before the preloaded app imports prometheus_client. The hooks empty it at start
+# and forget dead workers.
+metricsdir.use_pod_state()
+on_starting = metricsdir.on_starting
+child_exit = metricsdir.child_exit

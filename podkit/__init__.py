@@ -3,7 +3,8 @@
 - `podkit.conf`: settings read from the environment (strict parsing, safe defaults), the Host policy, and
   the logging config;
 - `podkit.errors`: the JSON error contract and the middleware that enforces it on every answer;
-- `podkit.urls`/`podkit.views`: /livez and /readyz; `podkit.state`, `podkit.drain`: pod-wide state, drain.
+- `podkit.urls`/`podkit.views`: /livez, /readyz, /version; `podkit.state`, `podkit.drain`: pod state, drain;
+- `podkit.metrics` (/metrics), `podkit.metricsdir` (its gunicorn side), `podkit.requestid`: observability.
 
 See README.md beside this file.
 """

@@ -49,17 +49,27 @@ def allowed_hosts():
 
 
 def stdout_logging(logger_name):
-    """LOGGING that sends the app's own logger to stdout, beside gunicorn's access log (kubectl logs)."""
+    """LOGGING that sends the app's own logger to stdout, beside gunicorn's access log (kubectl logs).
+
+    Each line ends with the request's id (podkit.requestid), as the access log's line of that request does.
+    """
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"plain": {"format": "[%(name)s] %(levelname)s %(message)s"}},
+        "filters": {"request_id": {"()": "podkit.requestid.RequestIdFilter"}},
+        "formatters": {"plain": {"format": "[%(name)s] %(levelname)s %(message)s request_id=%(request_id)s"}},
         "handlers": {
             "stdout": {
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stdout",
                 "formatter": "plain",
+                "filters": ["request_id"],
             }
         },
         "loggers": {logger_name: {"handlers": ["stdout"], "level": "INFO"}},
     }
+
+
+def build_info():
+    """Which build this is: VERSION and GIT_COMMIT, baked into the image by its build args (Dockerfiles)."""
+    return {"version": env_str("VERSION", "dev"), "git_commit": env_str("GIT_COMMIT", "unknown")}

@@ -23,13 +23,14 @@ def error_response(status, message, **extra):
 def probe_answer(state, error=None, **extra):
     """A probe answer: {"status": state, **extra}, or with "error": why and HTTP 503 when it failed.
 
-    Never cached: a probe must see the state now.
+    Never cached: a probe must see the state now. `probe_state` is what podkit.metrics counts it by.
     """
     if error is None:
         response = JsonResponse({"status": state, **extra})
     else:
         response = JsonResponse({"status": state, "error": error, **extra}, status=503)
     add_never_cache_headers(response)
+    response.probe_state = state
     return response
 
 

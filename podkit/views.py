@@ -1,4 +1,4 @@
-"""The probe endpoints both services share: /livez (liveness) and /readyz (readiness).
+"""The endpoints both services share: /livez (liveness), /readyz (readiness) and /version.
 
 Neither calls another service. Liveness that depends on a shared backend restarts every frontend when the
 backend is down; readiness that does takes every frontend out of its Service at once, turning answers they
@@ -9,10 +9,12 @@ https://kubernetes.io/docs/concepts/configuration/liveness-readiness-startup-pro
 from functools import cache
 
 from django.conf import settings
+from django.http import JsonResponse
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_safe
 
 from podkit import drain
+from podkit.conf import build_info
 from podkit.errors import probe_answer
 
 
@@ -39,3 +41,9 @@ def readyz(request):
         if error:
             return probe_answer("unready", error)
     return probe_answer("ready")
+
+
+@require_safe
+def version(request):
+    """Which build answers: {"version": ..., "git_commit": ...}, baked into the image at build time."""
+    return JsonResponse(build_info())

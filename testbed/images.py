@@ -10,6 +10,7 @@ What differs from a plain `docker build` stays here and never reaches the Docker
 import subprocess
 import tempfile
 import time
+from functools import cache
 from pathlib import Path
 
 from .podman import PODMAN, PodmanError
@@ -36,6 +37,22 @@ def ensure_base_image():
     return time.monotonic() - started
 
 
+@cache
+def build_args():
+    """VERSION and GIT_COMMIT of this checkout, as `./manage.sh build` passes them (what /version answers).
+
+    Read once per process: a test compares what the images were built with, whatever was committed since."""
+
+    def git(*args, default):
+        result = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=False)
+        return result.stdout.strip() if result.returncode == 0 else default
+
+    return {
+        "VERSION": git("describe", "--always", "--dirty", default="dev"),
+        "GIT_COMMIT": git("rev-parse", "HEAD", default="unknown"),
+    }
+
+
 def build_images():
     """Build every image in IMAGES; returns {tag: seconds}. Layer cache makes an unchanged rebuild quick."""
     timings = {}
@@ -45,9 +62,10 @@ def build_images():
             pip_conf = Path(scratch) / "pip.conf"
             pip_conf.write_text("[global]\ncert = /run/host-ca.crt\n")
             mounts = ["-v", f"{HOST_CA_BUNDLE}:/run/host-ca.crt:ro", "-v", f"{pip_conf}:/etc/pip.conf:ro"]
+        args = [arg for name, value in build_args().items() for arg in ("--build-arg", f"{name}={value}")]
         for tag, dockerfile in IMAGES.items():
             started = time.monotonic()
-            command = [*PODMAN, "build", *mounts, "--tag", tag, "--file", str(dockerfile), str(REPO)]
+            command = [*PODMAN, "build", *mounts, *args, "--tag", tag, "--file", str(dockerfile), str(REPO)]
             result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
             if result.returncode != 0:
                 output = (result.stdout + result.stderr)[-4000:]

@@ -7,13 +7,20 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.decorators.http import require_POST, require_safe
+from prometheus_client import Counter
 
-from podkit.errors import error_response
+from podkit.errors import error_response, probe_answer
 
 logger = logging.getLogger(__name__)
 
 # What a caller may put in X-Pod-Name: a DNS label-ish name, so the log line can't be forged or flooded.
 POD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
+# The frontend says which of its two shutdown paths sent a game-over (X-Game-Over-Path): the preStop hook's
+# curl cannot count anything itself, so the count of both paths lives here. Anything else is "unknown".
+GAME_OVER_PATHS = {"preStop", "sigterm"}
+GAME_OVERS = Counter(
+    "game_over_received_total", "game-over notifications received, by the sender's path", ["path"]
+)
 
 
 @require_safe
@@ -23,7 +30,7 @@ def get_config(request):
 
 @require_safe
 def ping(request):
-    return JsonResponse({"status": "ok"})
+    return probe_answer("ok")
 
 
 @require_POST
@@ -39,6 +46,8 @@ def game_over(request):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return error_response(413, f"Request body is larger than {limit} bytes")
     logger.info("Received game-over signal from %s", caller(request))
+    path = request.headers.get("X-Game-Over-Path", "")
+    GAME_OVERS.labels(path if path in GAME_OVER_PATHS else "unknown").inc()
     return JsonResponse({"message": "Goodbye!"})
 
 

@@ -5,11 +5,14 @@ with a message fit for a probe's log. Nothing here retries: the kubelet re-probe
 """
 
 import logging
+import time
 
 import requests
 from django.conf import settings
+from prometheus_client import Counter, Histogram
 
-from podkit import state
+from podkit import requestid, state
+from podkit.metrics import LATENCY_BUCKETS
 
 logger = logging.getLogger(__name__)
 
@@ -31,24 +34,61 @@ CODE_STATE = "backend-code"
 _prepared = {}
 
 
+# Outcomes of a call, for the metrics: ok, timeout, unreachable (no connection or it broke), bad_answer.
+CALLS = Counter("backend_calls_total", "Calls to the backend, by path and outcome", ["call", "outcome"])
+CALL_SECONDS = Histogram(
+    "backend_call_duration_seconds",
+    "Time a call to the backend took, by outcome",
+    ["outcome"],
+    buckets=LATENCY_BUCKETS,
+)
+GAME_OVERS = Counter(
+    "game_over_sent_total",
+    "game-over notifications this process sent, by path and outcome",
+    ["path", "outcome"],
+)
+
+
 class BackendError(Exception):
-    """The backend could not give a usable answer; the message says why."""
+    """The backend could not give a usable answer; the message says why, `outcome` (for the metrics) how."""
+
+    def __init__(self, message, outcome="bad_answer"):
+        super().__init__(message)
+        self.outcome = outcome
 
 
 def get_json(path):
-    """GET BACKEND_URL + path and return the decoded JSON object, or raise BackendError."""
+    """GET BACKEND_URL + path: the decoded JSON object, or BackendError; each call counted by outcome."""
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        return _get_json(path)
+    except BackendError as exc:
+        outcome = exc.outcome
+        raise
+    finally:
+        CALL_SECONDS.labels(outcome).observe(time.perf_counter() - started)
+        CALLS.labels(path, outcome).inc()
+
+
+def _get_json(path):
     url = settings.BACKEND_URL + path
     timeout = settings.BACKEND_TIMEOUT
     prepared = _prepared.get(url)
     if prepared is None:
         prepared = _prepared[url] = session.prepare_request(requests.Request("GET", url))
+    # A copy per call: threads never share one. It carries the id of the request it serves.
+    request = prepared.copy()
+    request_id = requestid.current()
+    if request_id is not None:
+        request.headers[requestid.HEADER] = request_id
     try:
-        # A copy per call: threads never share one. No redirects: a 3xx is not the answer asked for.
-        response = session.send(prepared.copy(), timeout=(timeout, timeout), allow_redirects=False)
+        # No redirects: a 3xx is not the answer asked for.
+        response = session.send(request, timeout=(timeout, timeout), allow_redirects=False)
     except requests.Timeout:
-        raise BackendError(f"backend {path} timed out after {timeout:g} s") from None
+        raise BackendError(f"backend {path} timed out after {timeout:g} s", "timeout") from None
     except requests.RequestException as exc:
-        raise BackendError(f"backend {path} unreachable: {type(exc).__name__}") from None
+        raise BackendError(f"backend {path} unreachable: {type(exc).__name__}", "unreachable") from None
     if response.status_code != 200:
         raise BackendError(f"backend {path} answered HTTP {response.status_code}")
     try:
@@ -92,13 +132,17 @@ def missing_code():
 
 
 def post_game_over():
-    """Tell the backend this pod is going away. Bounded by GAME_OVER_TIMEOUT; never raises."""
+    """Tell the backend this pod is going away (gunicorn's on_exit: the "sigterm" path; the preStop hook's
+    curl is the other). Bounded by GAME_OVER_TIMEOUT; never raises; counted by outcome."""
     url = settings.BACKEND_URL + "/game-over"
     timeout = settings.GAME_OVER_TIMEOUT
+    headers = {"X-Pod-Name": settings.POD_NAME, "X-Game-Over-Path": "sigterm"}
     try:
-        response = session.post(url, headers={"X-Pod-Name": settings.POD_NAME}, timeout=timeout)
+        response = session.post(url, headers=headers, timeout=timeout)
     except requests.RequestException as exc:
         logger.warning("game-over not delivered to %s: %s", url, type(exc).__name__)
+        GAME_OVERS.labels("sigterm", "timeout" if isinstance(exc, requests.Timeout) else "unreachable").inc()
         return False
     logger.info("game-over delivered to %s: HTTP %s", url, response.status_code)
+    GAME_OVERS.labels("sigterm", "ok" if response.status_code == 200 else "bad_answer").inc()
     return response.status_code == 200

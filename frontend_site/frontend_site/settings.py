@@ -12,6 +12,8 @@ ALLOWED_HOSTS = allowed_hosts()
 
 INSTALLED_APPS = ["podkit", "frontend"]
 MIDDLEWARE = [
+    "podkit.requestid.RequestIdMiddleware",
+    "podkit.metrics.MetricsMiddleware",
     "podkit.errors.JsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
 ]

@@ -164,3 +164,37 @@ def test_readyz__draining_is_503(client, monkeypatch, tmp_path):
     assert client.get("/readyz").status_code == 503
     assert client.get("/get-config").status_code == 200
     assert client.get("/livez").json() == {"status": "alive"}
+
+
+def game_overs_received(path):
+    """This process's count of game-overs received from `path` (the backend's metric)."""
+    from backend.views import GAME_OVERS
+
+    return GAME_OVERS.labels(path)._value.get()
+
+
+@pytest.mark.parametrize(
+    ("sent", "counted_as"),
+    [
+        ("preStop", "preStop"),
+        ("sigterm", "sigterm"),
+        (None, "unknown"),
+        ("prestop", "unknown"),
+        ("x" * 300, "unknown"),
+    ],
+)
+def test_game_over__counted_by_the_senders_path(client, sent, counted_as):
+    """X-Game-Over-Path preStop or sigterm is counted as such; anything else, or none, as unknown."""
+    before = game_overs_received(counted_as)
+    headers = {} if sent is None else {"HTTP_X_GAME_OVER_PATH": sent}
+    assert client.post("/game-over", **headers).status_code == 200
+    assert game_overs_received(counted_as) == before + 1
+
+
+def test_game_over__log_line_carries_the_request_id(client, caplog):
+    """The game-over log line is logged under the request's id, which the answer returns."""
+    with caplog.at_level(logging.INFO, logger="backend"):
+        response = client.post("/game-over", HTTP_X_POD_NAME="frontend-1", HTTP_X_REQUEST_ID="rid-77")
+    assert response["X-Request-ID"] == "rid-77"
+    (record,) = [r for r in caplog.records if "Received game-over signal from frontend-1" in r.getMessage()]
+    assert record.request_id == "rid-77"

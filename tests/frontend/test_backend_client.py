@@ -1,5 +1,7 @@
 """The frontend's backend client: every answer the backend can give maps to data or a clear BackendError."""
 
+import contextlib
+
 import pytest
 import requests
 
@@ -106,3 +108,54 @@ def test_post_game_over__never_raises(backend, mock_kwargs):
     """Shutdown must not fail because the backend is gone or broken."""
     backend.post(f"{BACKEND}/game-over", **mock_kwargs)
     assert backend_client.post_game_over() is False
+
+
+def counted(metric, **labels):
+    """The current value of one labelled sample of a backend-client metric (this process's count)."""
+    for family in metric.collect():
+        for sample in family.samples:
+            if sample.name.endswith(("_total", "_count")) and sample.labels == labels:
+                return sample.value
+    return 0
+
+
+@pytest.mark.parametrize(
+    ("mock_kwargs", "outcome"),
+    [
+        ({"json": {"status": "ok"}}, "ok"),
+        ({"body": requests.ReadTimeout()}, "timeout"),
+        ({"body": requests.ConnectionError()}, "unreachable"),
+        ({"status": 500, "json": {"error": "x"}}, "bad_answer"),
+        ({"status": 200, "body": "<html>"}, "bad_answer"),
+    ],
+)
+def test_get_json__counts_each_call_by_outcome(backend, mock_kwargs, outcome):
+    """Every call adds one to backend_calls_total and its latency histogram, under its outcome."""
+    backend.get(f"{BACKEND}/ping", **mock_kwargs)
+    calls = counted(backend_client.CALLS, call="/ping", outcome=outcome)
+    timed = counted(backend_client.CALL_SECONDS, outcome=outcome)
+    with contextlib.suppress(BackendError):
+        backend_client.get_json("/ping")
+    assert counted(backend_client.CALLS, call="/ping", outcome=outcome) == calls + 1
+    assert counted(backend_client.CALL_SECONDS, outcome=outcome) == timed + 1
+
+
+def test_get_json__forwards_the_request_id(backend, client):
+    """A call made while serving a request carries that request's X-Request-ID to the backend."""
+    call = backend.get(f"{BACKEND}/get-config", json={"code": "BACKEND-1234", "status": "ready"})
+    response = client.get("/startup", HTTP_X_REQUEST_ID="probe-42")
+    assert response["X-Request-ID"] == "probe-42"
+    assert call.calls[0].request.headers["X-Request-ID"] == "probe-42"
+
+
+@pytest.mark.parametrize(
+    ("mock_kwargs", "outcome"),
+    [({"json": {"message": "Goodbye!"}}, "ok"), ({"body": requests.ConnectionError()}, "unreachable")],
+)
+def test_post_game_over__says_sigterm_and_counts_the_outcome(backend, mock_kwargs, outcome):
+    """The shutdown hook's game-over names its path (sigterm) and is counted as sent, by outcome."""
+    call = backend.post(f"{BACKEND}/game-over", **mock_kwargs)
+    before = counted(backend_client.GAME_OVERS, path="sigterm", outcome=outcome)
+    backend_client.post_game_over()
+    assert call.calls[0].request.headers["X-Game-Over-Path"] == "sigterm"
+    assert counted(backend_client.GAME_OVERS, path="sigterm", outcome=outcome) == before + 1

@@ -1,10 +1,22 @@
 """Fixtures that start real gunicorn processes of both services; nothing in them is mocked."""
 
+import time
+
 import pytest
 
 from testbed.processes import Gunicorn
 
 POD_NAME = "frontend-5d9c7b6f4-x8k2p"
+
+
+def wait_for_workers(server, count=2, timeout=20.0):
+    """Until the master has `count` live workers (it forks them up to 0.1 s apart, and replaces a dead one);
+    returns their pids."""
+    deadline = time.monotonic() + timeout
+    while len(workers := server.workers()) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(workers) >= count, f"{server.service}: {len(workers)} of {count} workers after {timeout:g} s"
+    return workers
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from testbed.processes import Gunicorn
 
-from .conftest import POD_NAME
+from .conftest import POD_NAME, wait_for_workers
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +34,8 @@ def services(tmp_path_factory):
     frontend = Gunicorn("frontend", tmp_path, BACKEND_URL=backend.url, POD_NAME=POD_NAME)
     try:
         frontend.start(ready_path="/health")
+        for server in (backend, frontend):  # the first worker answers before the second is forked
+            wait_for_workers(server)
         yield {"backend": backend, "frontend": frontend}
     finally:
         frontend.stop()

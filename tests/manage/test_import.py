@@ -4,7 +4,9 @@ The pods ask for backend:latest and frontend:latest with imagePullPolicy: Never;
 docker.io/library/NAME:latest, so that is the name the import has to leave in namespace k8s.io.
 """
 
-from .conftest import FAILING_K3S, FAKE_K3S, RECORDING_SUDO
+import subprocess
+
+from .conftest import FAILING_K3S, FAKE_K3S, RECORDING_SUDO, REPO_ROOT
 
 POD_IMAGES = {"docker.io/library/backend:latest", "docker.io/library/frontend:latest"}
 BY_HAND = "podman save docker.io/library/backend:latest | k3s ctr images import -"
@@ -63,6 +65,19 @@ def test_build__no_k3s_succeeds_with_the_by_hand_commands(machine):
     assert len(machine.build_calls.read_text().splitlines()) == 2
     assert "no k3s here" in result.stderr
     assert BY_HAND in result.stderr
+
+
+def test_build__passes_the_checkouts_version_and_commit(machine):
+    """Each image is built with VERSION (git describe) and GIT_COMMIT (git rev-parse HEAD) as build args."""
+    git = ["git", "-C", str(REPO_ROOT)]
+    version = subprocess.run([*git, "describe", "--always", "--dirty"], capture_output=True, text=True).stdout
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    result = machine.manage("build")
+    assert result.returncode == 0, result.stderr
+    calls = machine.build_calls.read_text().splitlines()
+    assert len(calls) == 2
+    for call in calls:
+        assert f"--build-arg VERSION={version.strip()} --build-arg GIT_COMMIT={commit.strip()}" in call
 
 
 def test_build__then_imports_into_k3s(machine, containerd):

@@ -143,18 +143,21 @@ def load_gunicorn_conf(service_dir: Path) -> dict:
     """Execute <service>/gunicorn.conf.py in-process (runpy) and return its module globals.
 
     PORT and other gunicorn knobs are unset for the duration, so the defaults are what is read: the
-    Deployments set none of them.
+    Deployments set none of them. The environment is restored afterwards.
     """
     conf = service_dir / "gunicorn.conf.py"
     if not conf.is_file():
         skip_or_fail(f"{conf.relative_to(REPO)} is missing (the service provides it)")
     knobs = ("PORT", "WEB_CONCURRENCY", "GUNICORN_THREADS", "GUNICORN_CMD_ARGS")
-    saved_env = {key: os.environ.pop(key) for key in knobs if key in os.environ}
+    saved_env = dict(os.environ)  # the config also sets variables (PROMETHEUS_MULTIPROC_DIR): all undone
+    for key in knobs:
+        os.environ.pop(key, None)
     sys.path.insert(0, str(service_dir))
     try:
         return runpy.run_path(str(conf), run_name="gunicorn_conf")
     finally:
         sys.path.remove(str(service_dir))
+        os.environ.clear()
         os.environ.update(saved_env)
 
 

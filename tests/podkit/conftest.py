@@ -8,7 +8,11 @@ if not settings.configured:
     settings.configure(
         ALLOWED_HOSTS=["*"],
         INSTALLED_APPS=["podkit"],
-        MIDDLEWARE=["podkit.errors.JsonErrorsMiddleware"],
+        MIDDLEWARE=[
+            "podkit.requestid.RequestIdMiddleware",
+            "podkit.metrics.MetricsMiddleware",
+            "podkit.errors.JsonErrorsMiddleware",
+        ],
         ROOT_URLCONF="podkit.urls",
         DATABASES={},
     )

@@ -1,0 +1,109 @@
+"""Metrics of both services, in Prometheus's text format at GET /metrics.
+
+Under gunicorn each worker is a process of its own, so prometheus_client runs in its multiprocess mode:
+every process (the master's shutdown hook too) writes its counts to small mmapped files in
+PROMETHEUS_MULTIPROC_DIR, and a scrape adds up the files of every process, live or gone. podkit.metricsdir
+points it at POD_STATE_DIR/metrics (the pod's memory emptyDir; the root filesystem is read-only) before the
+app loads, and its gunicorn hooks empty it at start and forget dead workers. Without it (runserver, unit
+tests) the counts are the process's own.
+
+What is counted, and the labels' bounds (an unknown path is one value, `unmatched`, never the raw path):
+README, "Metrics". PODKIT_METRICS=0 turns the per-request counting off (the benchmark's switch); /metrics
+still answers.
+"""
+
+import os
+import time
+from functools import cache
+
+from django.core.exceptions import MiddlewareNotUsed
+from django.http import HttpResponse
+from django.views.decorators.http import require_safe
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+
+from podkit import drain, metricsdir
+from podkit.conf import build_info, env_bool
+
+# Seconds; a probe's answer must stay well under its 2 s timeoutSeconds, so the buckets look below it.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+UNMATCHED = "unmatched"
+
+REQUESTS = Counter(
+    "http_requests_total", "Requests answered, by endpoint and HTTP status", ["endpoint", "status"]
+)
+REQUEST_SECONDS = Histogram(
+    "http_request_duration_seconds",
+    "Time to answer a request, by endpoint",
+    ["endpoint"],
+    buckets=LATENCY_BUCKETS,
+)
+PROBE_ANSWERS = Counter(
+    "probe_answers_total", "Probe answers, by probe endpoint and result", ["probe", "result"]
+)
+
+
+class PodCollector:
+    """What is read at scrape time rather than counted: the drain state and the build."""
+
+    def collect(self):
+        yield GaugeMetricFamily(
+            "pod_draining",
+            "1 while the pod's drain marker is set (podkit.drain)",
+            value=drain.reason() is not None,
+        )
+        yield InfoMetricFamily("build", "The image's version and git commit (build args)", value=build_info())
+
+
+@cache
+def scrape_registry():
+    """The registry a scrape reads: all processes' files in multiprocess mode, else this process's metrics."""
+    if os.environ.get(metricsdir.ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # reads the files anew at every scrape
+    else:
+        registry = REGISTRY
+    registry.register(PodCollector())
+    return registry
+
+
+@require_safe
+def metrics(request):
+    """GET /metrics: Prometheus's text format (the one answer that is not JSON; its errors still are)."""
+    return HttpResponse(generate_latest(scrape_registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+def endpoint(request):
+    """The route that answered ("/get-config"), or "unmatched": a bounded label, never the raw path."""
+    match = getattr(request, "resolver_match", None)
+    return f"/{match.route}" if match is not None else UNMATCHED
+
+
+class MetricsMiddleware:
+    """Counts every answer by endpoint and status, its latency, and probe answers by result.
+
+    Just inside RequestIdMiddleware, so it times the JSON errors the middleware below it makes too."""
+
+    def __init__(self, get_response):
+        if not env_bool("PODKIT_METRICS", True):
+            raise MiddlewareNotUsed("PODKIT_METRICS=0: requests are not counted")
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        where = endpoint(request)
+        REQUEST_SECONDS.labels(where).observe(time.perf_counter() - started)
+        REQUESTS.labels(where, str(response.status_code)).inc()
+        probe_state = getattr(response, "probe_state", None)
+        if probe_state is not None:
+            PROBE_ANSWERS.labels(where, probe_state).inc()
+        return response
