@@ -3,6 +3,7 @@
     python -m bench                      # 8 s cells, c=16 and 64; as pods, writes bench/results.json + chart
     python -m bench --repeat 3           # every cell three times: medians, and how much they swung
     python -m bench --smoke --output /tmp/r.json --no-chart     # 1 s cells at c=4 (the test does this)
+    python -m bench --rollouts           # rollouts under steady load, as pods: sent, failed, reset, outage
 
 Absolute requests/s on a shared 2-core machine swing; the ratio of each endpoint to the bare app
 measured in the same round (same repeat, same concurrency) is the number to compare across runs.
@@ -52,6 +53,12 @@ def parse_args(argv):
         " processes; auto (default): containers where podman runs them, else gunicorn",
     )
     parser.add_argument(
+        "--rollouts",
+        action="store_true",
+        help="instead of wrk cells: the rollout scenarios under steady load (tests/e2e/test_rollouts.py,"
+        " the real images as pods) and their numbers: requests sent, failed, reset, outage",
+    )
+    parser.add_argument(
         "--no-cpu-limits",
         action="store_true",
         help="containers mode: run the pods without their CPU limit (what CFS throttling costs)",
@@ -96,8 +103,18 @@ def parse_args(argv):
     return args
 
 
+def rollouts():
+    """The rollout scenarios are e2e tests (tests/e2e/test_rollouts.py): run them and let their measurements
+    (the e2e summary at the end) be this mode's table, so the benchmark and CI report one set of numbers."""
+    test = ROOT / "tests" / "e2e" / "test_rollouts.py"
+    command = [sys.executable, "-m", "pytest", str(test), "-p", "no:django", "-q", "--no-header", "-rN"]
+    return subprocess.run(command, cwd=ROOT, check=False).returncode
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.rollouts:
+        return rollouts()
     # SIGTERM (a CI timeout, a kill) ends the run through the `finally` below: no service is left running.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:

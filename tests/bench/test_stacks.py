@@ -2,6 +2,8 @@
 rendered overlay (kubectl), and the throttling arithmetic."""
 
 import copy
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +79,18 @@ def test_parse_args__only_the_pods_run_writes_the_committed_results(argv, commit
     args = run.parse_args(argv)
     expected = (run.COMMITTED_RESULTS, run.COMMITTED_CHART) if committed else (None, None)
     assert (args.output, args.chart) == expected
+
+
+def test_rollouts__runs_the_rollout_scenarios_and_returns_their_verdict(monkeypatch):
+    """--rollouts runs tests/e2e/test_rollouts.py (whose summary prints the numbers) and exits as it did."""
+    calls = []
+
+    def fake_run(command, **kwargs):
+        calls.append(command)
+        return subprocess.CompletedProcess(command, 3)
+
+    monkeypatch.setattr(run.subprocess, "run", fake_run)
+    assert run.main(["--rollouts"]) == 3
+    (command,) = calls
+    target = Path(command[command.index("pytest") + 1])
+    assert target == run.ROOT / "tests" / "e2e" / "test_rollouts.py" and target.is_file()
