@@ -1,4 +1,5 @@
-"""What happens to connections when the pod stops: gunicorn's gthread worker, with a stop that resets none.
+"""What happens to connections when the pod stops: gunicorn's gthread worker, with a stop that resets none
+(but, without a socket filter, a connection landing in the instant of the close).
 
 Plain gthread stops accepting on SIGTERM and closes its listening socket once its requests are done. The
 kernel had meanwhile queued connections no worker accepted, and when the last process holding the socket
