@@ -2,9 +2,13 @@
 
 Every call is bounded by BACKEND_TIMEOUT per phase and either returns parsed data or raises BackendError
 with a message fit for a probe's log. Nothing here retries: the kubelet re-probes on its own schedule.
+The probes' calls are shared (SharedCall): however many requests come in, a worker has at most one of
+each under way, so a flood of /health or /startup is never a flood of the backend.
 """
 
+import dataclasses
 import logging
+import threading
 import time
 
 import requests
@@ -100,9 +104,79 @@ def _get_json(path):
     return data
 
 
-def ping():
-    """Raise BackendError unless the backend's /ping answers 200 with JSON."""
+@dataclasses.dataclass
+class _Flight:
+    """One call under way or done: when it started, and its value or error once `done` is set."""
+
+    started: float
+    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+    value: object = None
+    error: BackendError | None = None
+
+    def result(self):
+        if self.error is not None:
+            # A new exception per caller: threads raising one object would share (and grow) its traceback.
+            raise BackendError(str(self.error), self.error.outcome)
+        return self.value
+
+
+class SharedCall:
+    """`call` made for many callers at once: a thread that asks while a call is under way waits for that
+    call's result instead of making its own, and a result is reused until `reuse()` seconds after its call
+    started. Per worker process; `reuse()` is read at each call (a setting)."""
+
+    def __init__(self, call, reuse):
+        self._call = call
+        self._reuse = reuse
+        self._lock = threading.Lock()
+        self._flight = None
+
+    def __call__(self):
+        with self._lock:
+            flight = self._flight
+            lead = flight is None or (
+                flight.done.is_set() and time.monotonic() - flight.started >= self._reuse()
+            )
+            if lead:
+                flight = self._flight = _Flight(time.monotonic())
+        if lead:
+            try:
+                flight.value = self._call()
+            except BackendError as exc:
+                flight.error = exc
+            except BaseException:
+                flight.error = BackendError("backend call failed unexpectedly; see the worker's log")
+                raise
+            finally:
+                flight.done.set()
+        else:
+            flight.done.wait()
+        return flight.result()
+
+    def forget(self):
+        """The next call asks the backend (a fresh worker; tests)."""
+        with self._lock:
+            self._flight = None
+
+
+def _ping():
     get_json("/ping")
+
+
+# Raises BackendError unless the backend's /ping answered 200 with JSON in the last HEALTH_REUSE_SECONDS.
+ping = SharedCall(_ping, lambda: settings.HEALTH_REUSE_SECONDS)
+
+
+def _fetch_code():
+    code = get_json("/get-config").get("code")
+    if not isinstance(code, str) or not code:
+        raise BackendError("backend /get-config answered no code")
+    state.write(CODE_STATE, code)
+    return code
+
+
+# Never reused: a caller that asks for a refresh gets a call that was under way when it asked, or its own.
+fetch_code = SharedCall(_fetch_code, lambda: 0.0)
 
 
 def config_code(refresh=False):
@@ -112,11 +186,7 @@ def config_code(refresh=False):
     if not refresh and _config_code is None:
         _config_code = state.read(CODE_STATE)
     if refresh or _config_code is None:
-        code = get_json("/get-config").get("code")
-        if not isinstance(code, str) or not code:
-            raise BackendError("backend /get-config answered no code")
-        state.write(CODE_STATE, code)
-        _config_code = code
+        _config_code = fetch_code()
     return _config_code
 
 

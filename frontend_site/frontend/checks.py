@@ -1,6 +1,7 @@
 """The django-health-check check behind /health (the liveness probe).
 
-Bounded by the backend client's own timeouts (BACKEND_TIMEOUT), so /health runs it directly.
+Bounded by the backend client's own timeouts (BACKEND_TIMEOUT), so /health runs it directly; the client
+shares one /ping among concurrent checks and reuses its result for HEALTH_REUSE_SECONDS.
 """
 
 import dataclasses

@@ -12,7 +12,8 @@ from podkit.errors import error_response, probe_answer
 
 @require_safe
 def startup(request):
-    """Startup probe: fetch the backend's configuration, once per call (the kubelet retries)."""
+    """Startup probe: fetch the backend's configuration (a fetch under way when it asks counts; the kubelet
+    retries)."""
     try:
         code = backend_client.config_code(refresh=True)
     except backend_client.BackendError as exc:
@@ -32,7 +33,8 @@ def who_am_i(request):
 
 @require_safe
 def health(request):
-    """Liveness probe: the django-health-check check, run in this thread.
+    """Liveness probe: the django-health-check check, run in this thread; its backend call is shared by
+    the worker's concurrent /health and reused for HEALTH_REUSE_SECONDS (README, "Answers").
 
     django-health-check's own view runs each check in an event loop and an executor per request, which
     costs more CPU than the check itself (README, "Answers").

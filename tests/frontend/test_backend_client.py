@@ -1,6 +1,9 @@
 """The frontend's backend client: every answer the backend can give maps to data or a clear BackendError."""
 
+import concurrent.futures
 import contextlib
+import threading
+import time
 
 import pytest
 import requests
@@ -159,3 +162,105 @@ def test_post_game_over__says_sigterm_and_counts_the_outcome(backend, mock_kwarg
     backend_client.post_game_over()
     assert call.calls[0].request.headers["X-Game-Over-Path"] == "sigterm"
     assert counted(backend_client.GAME_OVERS, path="sigterm", outcome=outcome) == before + 1
+
+
+class CountedCall:
+    """A backend call stand-in for SharedCall: counts its calls, can be held until released, and fails
+    while `error` is set."""
+
+    def __init__(self, hold=False):
+        self.calls = 0
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        if not hold:
+            self.release.set()
+        self.error = None
+
+    def __call__(self):
+        self.calls += 1
+        self.entered.set()
+        assert self.release.wait(5), "never released"
+        if self.error is not None:
+            raise self.error
+        return self.calls
+
+
+def call_from_threads(shared, count):
+    """`shared()` from `count` threads at once: their results, or the exceptions they raised."""
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        futures = [pool.submit(shared) for _ in range(count)]
+        return [future.exception() or future.result() for future in futures]
+
+
+def test_shared_call__concurrent_callers_share_one_call():
+    """16 threads asking while a call is under way all get that call's result; the backend is asked once."""
+    call = CountedCall(hold=True)
+    shared = backend_client.SharedCall(call, lambda: 1.0)
+    with concurrent.futures.ThreadPoolExecutor(1) as releaser:
+        releaser.submit(lambda: (call.entered.wait(5) and time.sleep(0.2)) or call.release.set())
+        results = call_from_threads(shared, 16)
+    assert results == [1] * 16
+    assert call.calls == 1
+
+
+def test_shared_call__result_reused_then_asked_again():
+    """Within `reuse` seconds of its start a result is reused; after that the next caller asks anew."""
+    call = CountedCall()
+    shared = backend_client.SharedCall(call, lambda: 0.3)
+    assert [shared(), shared(), shared()] == [1, 1, 1]
+    time.sleep(0.35)
+    assert shared() == 2
+    assert call.calls == 2
+
+
+def test_shared_call__failure_shared_as_a_new_error_each():
+    """A failed call fails every caller that shared it, each with its own BackendError (outcome kept);
+    once the reuse time is over, a working backend answers again."""
+    call = CountedCall(hold=True)
+    call.error = BackendError("backend /ping unreachable: ConnectionError", "unreachable")
+    shared = backend_client.SharedCall(call, lambda: 0.3)
+    with concurrent.futures.ThreadPoolExecutor(1) as releaser:
+        releaser.submit(lambda: (call.entered.wait(5) and time.sleep(0.2)) or call.release.set())
+        errors = call_from_threads(shared, 8)
+    assert call.calls == 1
+    assert all(isinstance(error, BackendError) for error in errors)
+    assert len({id(error) for error in errors}) == 8
+    assert {(str(error), error.outcome) for error in errors} == {
+        ("backend /ping unreachable: ConnectionError", "unreachable")
+    }
+    call.error = None
+    with pytest.raises(BackendError):
+        shared()  # still within the failed call's reuse time
+    time.sleep(0.35)
+    assert shared() == 2
+
+
+def test_shared_call__unexpected_error_raised_and_never_hangs_the_others():
+    """A bug in the call raises in the thread that made it; threads that waited on it get a BackendError."""
+    call = CountedCall(hold=True)
+    call.error = KeyError("bug")
+    shared = backend_client.SharedCall(call, lambda: 1.0)
+    with concurrent.futures.ThreadPoolExecutor(1) as releaser:
+        releaser.submit(lambda: (call.entered.wait(5) and time.sleep(0.2)) or call.release.set())
+        outcomes = call_from_threads(shared, 4)
+    assert sorted(type(outcome).__name__ for outcome in outcomes) == ["BackendError"] * 3 + ["KeyError"]
+
+
+def test_ping__one_backend_call_per_reuse_time(backend, settings):
+    """/health's check: many pings within HEALTH_REUSE_SECONDS are one /ping to the backend."""
+    settings.HEALTH_REUSE_SECONDS = 0.3
+    call = backend.get(f"{BACKEND}/ping", json={"status": "ok"})
+    for _ in range(10):
+        backend_client.ping()
+    assert call.call_count == 1
+    time.sleep(0.35)
+    backend_client.ping()
+    assert call.call_count == 2
+
+
+def test_config_code__every_refresh_asks_the_backend(backend):
+    """The startup probe's refresh is never served from an earlier call: two refreshes, two fetches."""
+    call = backend.get(f"{BACKEND}/get-config", json={"code": "BACKEND-1111"})
+    backend_client.config_code(refresh=True)
+    backend_client.config_code(refresh=True)
+    assert call.call_count == 2
