@@ -10,6 +10,10 @@ tests/e2e/test_backend_failures.py (the images as pods).
 # while other suites ran.
 ANSWER_BOUND = 1.5
 
+# /health answers from a backend check up to HEALTH_REUSE_SECONDS old (the frontend's default, README
+# "Answers"): a fault, and its end, show in /health once this long has passed since.
+HEALTH_REUSE = 1.0
+
 # How the backend fails -> what the frontend says about it, after "backend <path> ". Not among them: a
 # backend that trickles its answer a byte at a time (README, known limits).
 FAULTS = {

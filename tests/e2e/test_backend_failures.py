@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.backend_faults import ANSWER_BOUND, failure_body
+from tests.backend_faults import ANSWER_BOUND, HEALTH_REUSE, failure_body
 
 pytestmark = pytest.mark.e2e
 
@@ -21,6 +21,7 @@ def test_frontend_liveness__restarts_the_container_while_the_backend_is_dead(clu
     assert backend.gone.wait(10), backend.describe()
     # Until svc-backend's endpoints lose the dead pod, connections to its address time out ("hung").
     cluster.wait_endpoints(lambda: not cluster.published_endpoints("svc-backend"), "svc-backend empty")
+    time.sleep(max(0.0, killed_at + HEALTH_REUSE - time.monotonic()))  # no check from before the kill
     health = frontend.kubelet_get("/health")
     assert health.status == 503, health
     assert health.json() == failure_body("/health", "unreachable", frontend.name), health
@@ -76,13 +77,15 @@ def test_frontend_health__answers_503_within_the_probe_timeout_when_the_backend_
     frozen_at = time.monotonic()
     backend.freeze()
     try:
+        time.sleep(HEALTH_REUSE)  # no /health answer from a check made before the freeze
         health = frontend.kubelet_get("/health", timeout=liveness.timeout)
+        checked_since = frozen_at + HEALTH_REUSE
         frontend.wait_for(
-            lambda: frontend.probe_results("liveness", since=frozen_at),
+            lambda: frontend.probe_results("liveness", since=checked_since),
             timeout=liveness.period + liveness.timeout + 2,
             what="probed for liveness while the backend is frozen",
         )
-        probed = frontend.probe_results("liveness", since=frozen_at)[0]
+        probed = frontend.probe_results("liveness", since=checked_since)[0]
     finally:
         backend.thaw()
 
