@@ -8,8 +8,9 @@ app loads, and its gunicorn hooks empty it at start and forget dead workers. Wit
 tests) the counts are the process's own.
 
 What is counted, and the labels' bounds (an unknown path is one value, `unmatched`, never the raw path):
-README, "Metrics". PODKIT_METRICS=0 turns the per-request counting off (the benchmark's switch); /metrics
-still answers.
+README, "Metrics". PODKIT_METRICS=0 turns all counting off (the benchmark's switch: what the counting
+costs is measured against it): every metric made by `counter()` and `histogram()` below is then a no-op,
+and /metrics answers only what is read at scrape time.
 """
 
 import os
@@ -37,16 +38,42 @@ from podkit.conf import build_info, env_bool
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 UNMATCHED = "unmatched"
 
-REQUESTS = Counter(
+
+def counting():
+    """Whether metrics count (PODKIT_METRICS, default on); read when a metric or the middleware is made."""
+    return env_bool("PODKIT_METRICS", True)
+
+
+class Uncounted:
+    """A metric while counting is off: takes every label and update, and keeps nothing."""
+
+    def labels(self, *values):
+        return self
+
+    def inc(self, amount=1):
+        pass
+
+    def observe(self, value):
+        pass
+
+
+def counter(name, documentation, labelnames):
+    """A prometheus_client Counter, or Uncounted with PODKIT_METRICS=0: every service's counters come here."""
+    return Counter(name, documentation, labelnames) if counting() else Uncounted()
+
+
+def histogram(name, documentation, labelnames):
+    """A Histogram of LATENCY_BUCKETS, or Uncounted with PODKIT_METRICS=0."""
+    return Histogram(name, documentation, labelnames, buckets=LATENCY_BUCKETS) if counting() else Uncounted()
+
+
+REQUESTS = counter(
     "http_requests_total", "Requests answered, by endpoint and HTTP status", ["endpoint", "status"]
 )
-REQUEST_SECONDS = Histogram(
-    "http_request_duration_seconds",
-    "Time to answer a request, by endpoint",
-    ["endpoint"],
-    buckets=LATENCY_BUCKETS,
+REQUEST_SECONDS = histogram(
+    "http_request_duration_seconds", "Time to answer a request, by endpoint", ["endpoint"]
 )
-PROBE_ANSWERS = Counter(
+PROBE_ANSWERS = counter(
     "probe_answers_total", "Probe answers, by probe endpoint and result", ["probe", "result"]
 )
 
@@ -93,7 +120,7 @@ class MetricsMiddleware:
     Just inside RequestIdMiddleware, so it times the JSON errors the middleware below it makes too."""
 
     def __init__(self, get_response):
-        if not env_bool("PODKIT_METRICS", True):
+        if not counting():
             raise MiddlewareNotUsed("PODKIT_METRICS=0: requests are not counted")
         self.get_response = get_response
 

@@ -7,9 +7,9 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.decorators.http import require_POST, require_safe
-from prometheus_client import Counter
 
 from podkit.errors import error_response, probe_answer
+from podkit.metrics import counter
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ POD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
 # The frontend says which of its two shutdown paths sent a game-over (X-Game-Over-Path): the preStop hook's
 # curl cannot count anything itself, so the count of both paths lives here. Anything else is "unknown".
 GAME_OVER_PATHS = {"preStop", "sigterm"}
-GAME_OVERS = Counter(
+GAME_OVERS = counter(
     "game_over_received_total", "game-over notifications received, by the sender's path", ["path"]
 )
 

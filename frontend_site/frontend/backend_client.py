@@ -13,10 +13,9 @@ import time
 
 import requests
 from django.conf import settings
-from prometheus_client import Counter, Histogram
 
 from podkit import requestid, state
-from podkit.metrics import LATENCY_BUCKETS
+from podkit.metrics import counter, histogram
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +38,11 @@ _prepared = {}
 
 
 # Outcomes of a call, for the metrics: ok, timeout, unreachable (no connection or it broke), bad_answer.
-CALLS = Counter("backend_calls_total", "Calls to the backend, by path and outcome", ["call", "outcome"])
-CALL_SECONDS = Histogram(
-    "backend_call_duration_seconds",
-    "Time a call to the backend took, by outcome",
-    ["outcome"],
-    buckets=LATENCY_BUCKETS,
+CALLS = counter("backend_calls_total", "Calls to the backend, by path and outcome", ["call", "outcome"])
+CALL_SECONDS = histogram(
+    "backend_call_duration_seconds", "Time a call to the backend took, by outcome", ["outcome"]
 )
-GAME_OVERS = Counter(
+GAME_OVERS = counter(
     "game_over_sent_total",
     "game-over notifications this process sent, by path and outcome",
     ["path", "outcome"],

@@ -40,7 +40,9 @@ def test_health__a_flood_reaches_the_backend_as_a_trickle(backend, frontend_for)
     elapsed = time.monotonic() - started
     asked = pings(backend) - before
     assert statuses == [200] * 800
-    assert 1 <= asked <= 2 * (elapsed // HEALTH_REUSE + 1), f"{asked} /ping for 800 /health in {elapsed:.2f} s"
+    assert 1 <= asked <= 2 * (elapsed // HEALTH_REUSE + 1), (
+        f"{asked} /ping for 800 /health in {elapsed:.2f} s"
+    )
     assert asked / 800 <= 0.05
 
 

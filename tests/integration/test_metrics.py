@@ -96,6 +96,23 @@ def test_metrics__promtool_accepts_both_services(backend, frontend_for):
         assert families <= {family.name for family in text_string_to_metric_families(text)}
 
 
+def test_metrics__podkit_metrics_0_counts_nothing(start):
+    """PODKIT_METRICS=0 (the benchmark's switch) on both services: after requests that would be counted,
+    including backend calls and a game-over, /metrics holds only what is read at scrape time."""
+    backend = start("backend", PODKIT_METRICS="0")
+    frontend = start(
+        "frontend", ready_path="/startup", BACKEND_URL=backend.url, POD_NAME=POD_NAME, PODKIT_METRICS="0"
+    )
+    for path in ("/startup", "/who-am-i", "/health", "/no-such-path", "/readyz"):
+        requests.get(frontend.url + path, timeout=5)
+    requests.post(backend.url + "/game-over", headers={"X-Game-Over-Path": "preStop"}, timeout=5)
+    for server in (backend, frontend):
+        assert {family.name for family in text_string_to_metric_families(scrape(server))} == {
+            "pod_draining",
+            "build_info",
+        }
+
+
 def test_access_log__keeps_the_literal_post_game_over_with_the_request_id(start):
     """The backend's access line still reads "POST /game-over HTTP/1.1", and ends with the request's id."""
     backend = start("backend", **REAL_ACCESS_LOG)
