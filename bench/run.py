@@ -265,21 +265,21 @@ def load_cells(stack, running, metrics_off, args):
                 for service, path in endpoints:
                     cell = {"round": round_, "service": service, "path": path, "c": concurrency}
                     cell["metrics_off"] = off
-                    runs.append({**cell, **load_cell(stack, servers, service, path, load, counted=not off)})
+                    runs.append({**cell, **load_cell(stack, servers, service, path, load)})
                     print(progress(runs[-1]), file=sys.stderr, flush=True)
     return runs
 
 
-def load_cell(stack, running, service, path, load, counted=True):
+def load_cell(stack, running, service, path, load):
     """One wrk run, plus the CPU time the services serving it spent per request meanwhile: the bare app's
-    for the ceiling, the pair's (backend and frontend of `running`) for an endpoint. With `counted` (the
-    pair's metrics on), a frontend endpoint that calls the backend also gets the backend's calls per request.
+    for the ceiling, the pair's (backend and frontend of `running`) for an endpoint. A frontend endpoint
+    that calls the backend also gets the backend's calls per request (None where metrics are off).
 
     CPU per request hardly moves when other work competes for the cores (it only waits longer), so it
     separates small differences that requests/s, swinging with the machine's load, cannot.
     """
     servers = [running["bare"]] if (service, path) == CEILING else [running["backend"], running["frontend"]]
-    backend_path = BACKEND_CALLS.get((service, path)) if counted else None
+    backend_path = BACKEND_CALLS.get((service, path))
     # Scraped outside the CPU window: a scrape is not part of the cell's work.
     calls_before = backend_path and backend_requests(running["backend"].url, backend_path)
     before = sum(stack.cpu_seconds(server) for server in servers)
@@ -305,16 +305,17 @@ def backend_requests(backend_url, endpoint):
 
 
 def requests_counted(metrics_text, endpoint):
-    """http_requests_total{endpoint=...} summed over status, from Prometheus's text format; None when the
-    counter is absent (metrics off: PODKIT_METRICS=0)."""
-    for family in text_string_to_metric_families(metrics_text):
-        if family.name == "http_requests":
-            return sum(
-                sample.value
-                for sample in family.samples
-                if sample.name == "http_requests_total" and sample.labels.get("endpoint") == endpoint
-            )
-    return None
+    """http_requests_total{endpoint=...} summed over status, from Prometheus's text format; None when no
+    request at all was counted (metrics off: PODKIT_METRICS=0)."""
+    samples = [
+        sample
+        for family in text_string_to_metric_families(metrics_text)
+        for sample in family.samples
+        if sample.name == "http_requests_total"
+    ]
+    if not samples:
+        return None
+    return sum(sample.value for sample in samples if sample.labels.get("endpoint") == endpoint)
 
 
 def progress(cell):

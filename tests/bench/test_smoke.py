@@ -102,14 +102,17 @@ def test_smoke__ratios_are_to_the_bare_ceiling(smoke):
 
 def test_smoke__backend_calls_per_request_counted_at_the_backend(smoke):
     """/health and /startup get the backend's count of /ping and /get-config per request (a number, at
-    most one call each plus the few in flight when wrk stops); the other endpoints get None."""
+    most one call each plus the few in flight when wrk stops); the other endpoints get None, and so does the
+    metrics-off pair, whose backend counts nothing (so PODKIT_METRICS=0 reached it)."""
     results, printed, _ = smoke
     for service, path in ENDPOINTS:
-        calls = load_row(results, service, path)["backend_calls_per_req"]
+        row = load_row(results, service, path)
+        calls = row["backend_calls_per_req"]
         if path in ("/health", "/startup"):
             assert isinstance(calls, float) and 0 <= calls <= 1.5, (path, calls)
         else:
             assert calls is None, (path, calls)
+        assert all(cell["backend_calls_per_req"] is None for cell in row["runs_metrics_off"]), path
     assert "backend calls" in printed
 
 
