@@ -261,11 +261,11 @@ def load_cells(stack, running, metrics_off, args):
             pairs = [(running, [CEILING, *args.endpoints], False)]
             if metrics_off:
                 pairs.append((metrics_off, args.endpoints, True))
-            for servers, endpoints, off in pairs:
+            for pair, endpoints, off in pairs:
                 for service, path in endpoints:
                     cell = {"round": round_, "service": service, "path": path, "c": concurrency}
                     cell["metrics_off"] = off
-                    runs.append({**cell, **load_cell(stack, servers, service, path, load)})
+                    runs.append({**cell, **load_cell(stack, pair, service, path, load)})
                     print(progress(runs[-1]), file=sys.stderr, flush=True)
     return runs
 
