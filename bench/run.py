@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from testbed.processes import GUNICORN
 
@@ -37,6 +38,11 @@ ENDPOINTS = [
     ("backend", "/ping"),
 ]
 CEILING = ("bare", "/who-am-i")
+# The backend endpoint each of these frontend endpoints calls: its count at the backend, per request, is the
+# endpoint's amplification.
+BACKEND_CALLS = {("frontend", "/health"): "/ping", ("frontend", "/startup"): "/get-config"}
+# The second pair's environment: every metric counting off (podkit/metrics.py), to measure what it costs.
+METRICS_OFF = {"PODKIT_METRICS": "0"}
 GUNICORN_KEYS = ["workers", "worker_class", "threads", "preload_app", "keepalive", "accesslog", "backlog"]
 GUNICORN_KEYS += ["worker_connections", "timeout", "graceful_timeout"]
 COMMITTED_RESULTS = ROOT / "bench" / "results.json"
@@ -57,6 +63,12 @@ def parse_args(argv):
         action="store_true",
         help="instead of wrk cells: the rollout scenarios under steady load (tests/e2e/test_rollouts.py,"
         " the real images as pods) and their numbers: requests sent, failed, reset, outage",
+    )
+    parser.add_argument(
+        "--no-metrics-off",
+        action="store_true",
+        help="skip the second backend+frontend with PODKIT_METRICS=0 whose CPU per request, beside the"
+        " first pair's, says what metrics cost",
     )
     parser.add_argument(
         "--no-cpu-limits",
@@ -157,13 +169,18 @@ def measure(stack, args):
     results = {"label": args.label, "mode": stack.mode, "source": source_info()}
     results |= {"machine": machine_info(), "wrk": wrk_info(args)}
     running = start_services(stack)
+    metrics_off = None if args.no_metrics_off else start_metrics_off_pair(stack)
     results["gunicorn"] = gunicorn_settings()
     results["pods"] = stack.describe()
     results["status"] = check_endpoints(running, args.endpoints)
-    warm_up(running, args)
+    warm_up(running, [CEILING, *args.endpoints], args)
+    if metrics_off:
+        warm_up(metrics_off, args.endpoints, args)
     results["memory_after_warmup"] = memory(stack, running)
     throttled_before = throttling(stack, running)
-    runs = load_cells(stack, running, args)
+    runs = load_cells(stack, running, metrics_off, args)
+    for server in (metrics_off or {}).values():
+        server.stop()  # done with: the start/stop measurements below run without it
     results["cpu_throttling_during_load"] = throttling_delta(throttled_before, throttling(stack, running))
     results["memory_after_load"] = memory(stack, running)
     results["load"] = aggregate(runs, args.endpoints)
@@ -178,6 +195,12 @@ def start_services(stack):
     return {"backend": backend, "frontend": stack.frontend(backend.url), "bare": stack.bare(backend.url)}
 
 
+def start_metrics_off_pair(stack):
+    """A second backend and frontend with PODKIT_METRICS=0, the frontend calling this backend."""
+    backend = stack.backend(env=METRICS_OFF)
+    return {"backend": backend, "frontend": stack.frontend(backend.url, env=METRICS_OFF)}
+
+
 def check_endpoints(running, endpoints):
     """One plain GET per endpoint before the load: anything but 200 is a finding, not a benchmark."""
     status = {}
@@ -186,8 +209,8 @@ def check_endpoints(running, endpoints):
     return status
 
 
-def warm_up(running, args):
-    for service, path in [CEILING, *args.endpoints]:
+def warm_up(running, endpoints, args):
+    for service, path in endpoints:
         url = running[service].url + path
         if args.warmup > 0:
             wrk.run(url, wrk.Load(max(args.concurrency), args.warmup, args.wrk_threads))
@@ -228,49 +251,105 @@ def throttling_delta(before, after):
     return delta
 
 
-def load_cells(stack, running, args):
-    """Every (round, concurrency): the ceiling first, then each endpoint, so ratios share their conditions."""
+def load_cells(stack, running, metrics_off, args):
+    """Every (round, concurrency): the ceiling first, then each endpoint, so ratios share their conditions;
+    then each endpoint again on the metrics-off pair, if there is one."""
     runs = []
     for round_ in range(args.repeat):
         for concurrency in args.concurrency:
             load = wrk.Load(concurrency, args.duration, args.wrk_threads)
-            for service, path in [CEILING, *args.endpoints]:
-                cell = {"round": round_, "service": service, "path": path, "c": concurrency}
-                runs.append({**cell, **load_cell(stack, running, running[service].url + path, load)})
-                print(progress(runs[-1]), file=sys.stderr, flush=True)
+            pairs = [(running, [CEILING, *args.endpoints], False)]
+            if metrics_off:
+                pairs.append((metrics_off, args.endpoints, True))
+            for pair, endpoints, off in pairs:
+                for service, path in endpoints:
+                    cell = {"round": round_, "service": service, "path": path, "c": concurrency}
+                    cell["metrics_off"] = off
+                    runs.append({**cell, **load_cell(stack, pair, service, path, load)})
+                    print(progress(runs[-1]), file=sys.stderr, flush=True)
     return runs
 
 
-def load_cell(stack, running, url, load):
-    """One wrk run, plus the CPU time all our services spent per request meanwhile.
+def load_cell(stack, running, service, path, load):
+    """One wrk run, plus the CPU time the services serving it spent per request meanwhile: the bare app's
+    for the ceiling, the pair's (backend and frontend of `running`) for an endpoint. A frontend endpoint
+    that calls the backend also gets the backend's calls per request (None where metrics are off).
 
     CPU per request hardly moves when other work competes for the cores (it only waits longer), so it
     separates small differences that requests/s, swinging with the machine's load, cannot.
     """
-    before = sum(stack.cpu_seconds(server) for server in running.values())
-    summary = wrk.run(url, load)
-    spent = sum(stack.cpu_seconds(server) for server in running.values()) - before
-    summary["cpu_ms_per_req"] = round(spent * 1000 / summary["requests"], 3) if summary["requests"] else None
+    servers = [running["bare"]] if (service, path) == CEILING else [running["backend"], running["frontend"]]
+    backend_path = BACKEND_CALLS.get((service, path))
+    # Scraped outside the CPU window: a scrape is not part of the cell's work.
+    calls_before = backend_path and backend_requests(running["backend"].url, backend_path)
+    before = sum(stack.cpu_seconds(server) for server in servers)
+    summary = wrk.run(running[service].url + path, load)
+    spent = sum(stack.cpu_seconds(server) for server in servers) - before
+    calls_after = backend_path and backend_requests(running["backend"].url, backend_path)
+    summary["cpu_ms_per_req"] = per_request(spent * 1000, summary["requests"])
+    summary["backend_calls_per_req"] = (
+        per_request(calls_after - calls_before, summary["requests"])
+        if calls_before is not None and calls_after is not None
+        else None
+    )
     return summary
 
 
+def per_request(total, count):
+    return round(total / count, 3) if count else None
+
+
+def backend_requests(backend_url, endpoint):
+    """How many requests the backend has answered on `endpoint` so far, by its own /metrics."""
+    return requests_counted(requests.get(backend_url + "/metrics", timeout=5).text, endpoint)
+
+
+def requests_counted(metrics_text, endpoint):
+    """http_requests_total{endpoint=...} summed over status, from Prometheus's text format; None when no
+    request at all was counted (metrics off: PODKIT_METRICS=0)."""
+    samples = [
+        sample
+        for family in text_string_to_metric_families(metrics_text)
+        for sample in family.samples
+        if sample.name == "http_requests_total"
+    ]
+    if not samples:
+        return None
+    return sum(sample.value for sample in samples if sample.labels.get("endpoint") == endpoint)
+
+
 def progress(cell):
+    calls = cell["backend_calls_per_req"]
     return (
         f"  round {cell['round'] + 1} c={cell['c']:<3} {cell['service']:>8} {cell['path']:<12}"
-        f" {cell['rps']:>9.1f} req/s  p99 {cell['p99_ms']:.1f} ms  cpu/req {cell['cpu_ms_per_req']} ms"
-        f"  errors {cell['errors']}"
+        f" {'metrics off' if cell['metrics_off'] else '':<11} {cell['rps']:>9.1f} req/s"
+        f"  p99 {cell['p99_ms']:.1f} ms  cpu/req {cell['cpu_ms_per_req']} ms"
+        f"  errors {cell['errors']}{'' if calls is None else f'  backend calls/req {calls}'}"
     )
 
 
 def aggregate(runs, endpoints):
-    """One row per (service, path, concurrency): medians over rounds, errors summed, ratio to the ceiling."""
+    """One row per (service, path, concurrency): medians over rounds, errors summed, ratio to the ceiling,
+    and beside it the same endpoint's CPU per request with metrics off."""
     ceilings = {(r["round"], r["c"]): r["rps"] for r in runs if (r["service"], r["path"]) == CEILING}
     rows = []
     for service, path in [CEILING, *endpoints]:
         for concurrency in sorted({r["c"] for r in runs}):
             cells = [r for r in runs if (r["service"], r["path"], r["c"]) == (service, path, concurrency)]
-            rows.append(row(service, path, concurrency, cells, ceilings))
+            on = row(service, path, concurrency, [c for c in cells if not c["metrics_off"]], ceilings)
+            rows.append(on | metrics_cost(on, [c for c in cells if c["metrics_off"]]))
     return rows
+
+
+def metrics_cost(on, off_cells):
+    """CPU per request with metrics off (the second pair, same rounds), and on / off; None without it."""
+    off = median_of(cell["cpu_ms_per_req"] for cell in off_cells)
+    return {
+        "cpu_ms_per_req_metrics_off": off,
+        "cpu_on_off": round(on["cpu_ms_per_req"] / off, 3) if off and on["cpu_ms_per_req"] else None,
+        "errors_metrics_off": sum(cell["errors"] for cell in off_cells) if off_cells else None,
+        "runs_metrics_off": off_cells,
+    }
 
 
 def row(service, path, concurrency, cells, ceilings):
@@ -290,6 +369,7 @@ def row(service, path, concurrency, cells, ceilings):
         "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)] if ratios else None,
         "rps_spread": round((max(rps) - min(rps)) / median_rps, 3) if median_rps else None,
         "cpu_ms_per_req": median_of(cell["cpu_ms_per_req"] for cell in cells),
+        "backend_calls_per_req": median_of(cell["backend_calls_per_req"] for cell in cells),
         "p50_ms": round(statistics.median(cell["p50_ms"] for cell in cells), 2),
         "p99_ms": round(statistics.median(cell["p99_ms"] for cell in cells), 2),
         "p99_ms_max": round(max(cell["p99_ms"] for cell in cells), 2),

@@ -40,15 +40,17 @@ def process_memory(pids):
 
 class Stack(abc.ABC):
     """One way to run the services. A started service has `.url`, `.pids()`, `.terminate()` -> (exit code,
-    seconds) and `.stop()`; `frontend` and `backend` with `ready_ok` wait for the probe path's first 200."""
+    seconds) and `.stop()`; `frontend` and `backend` with `ready_ok` wait for the probe path's first 200.
+    `env` adds environment variables (e.g. PODKIT_METRICS=0): a frontend started with an `env` calls the
+    backend started with the same one."""
 
     mode: str
 
     @abc.abstractmethod
-    def backend(self, ready_ok=False): ...
+    def backend(self, ready_ok=False, env=None): ...
 
     @abc.abstractmethod
-    def frontend(self, backend_url, ready_ok=False): ...
+    def frontend(self, backend_url, ready_ok=False, env=None): ...
 
     @abc.abstractmethod
     def bare(self, backend_url):
@@ -90,13 +92,14 @@ class GunicornStack(Stack):
         self.started.append(server)
         return server.start(ready_path, ready_ok)
 
-    def backend(self, ready_ok=False):
-        return self._start("backend", "/ping", ready_ok, CONFIG_CODE=BACKEND_CODE)
+    def backend(self, ready_ok=False, env=None):
+        return self._start("backend", "/ping", ready_ok, CONFIG_CODE=BACKEND_CODE, **(env or {}))
 
-    def frontend(self, backend_url, ready_ok=False):
+    def frontend(self, backend_url, ready_ok=False, env=None):
         # Not ready until /startup answers 200: the startup probe's condition.
         path = "/startup" if ready_ok else "/listening"
-        return self._start("frontend", path, ready_ok, BACKEND_URL=backend_url, POD_NAME=POD_NAME)
+        env = {"BACKEND_URL": backend_url, "POD_NAME": POD_NAME, **(env or {})}
+        return self._start("frontend", path, ready_ok, **env)
 
     def bare(self, backend_url):
         # The frontend's config also runs its on_exit hook: give it the real backend to talk to.
@@ -147,7 +150,7 @@ class ContainerStack(Stack):
                 container = deployment["spec"]["template"]["spec"]["containers"][0]
                 container.get("resources", {}).get("limits", {}).pop("cpu", None)
         self.session = secrets.token_hex(3)
-        self.cluster = cluster.Cluster(self.manifests, self.session, "bench")
+        self.clusters = {}  # the added env, as sorted items -> the Cluster its pods run in
 
     @staticmethod
     def can_run():
@@ -166,20 +169,33 @@ class ContainerStack(Stack):
             }
         return images
 
-    def _start(self, deployment, ready_path, ready_ok):
-        pod = PodServer(self.cluster.run_pod(deployment), self.podman)
+    def _cluster(self, env):
+        """The cluster of the pods started with `env`: a pair with an env of its own gets its own network,
+        Services and DNS, so its frontend's Service name reaches its own backend."""
+        key = tuple(sorted((env or {}).items()))
+        if key not in self.clusters:
+            manifests = self.manifests
+            if env:
+                manifests = copy.deepcopy(manifests)
+                for deployment in manifests.of_kind("Deployment"):
+                    set_env(deployment, env)
+            self.clusters[key] = cluster.Cluster(manifests, self.session, f"bench{len(self.clusters)}")
+        return self.clusters[key]
+
+    def _start(self, deployment, ready_path, ready_ok, env=None):
+        pod = PodServer(self._cluster(env).run_pod(deployment), self.podman)
         if ready_ok:
             pod.wait_probe_path_ok(ready_path)
         else:
             pod.pod.wait_ready(timeout=90)
         return pod
 
-    def backend(self, ready_ok=False):
-        return self._start("backend", "/ping", ready_ok)
+    def backend(self, ready_ok=False, env=None):
+        return self._start("backend", "/ping", ready_ok, env)
 
-    def frontend(self, backend_url, ready_ok=False):
+    def frontend(self, backend_url, ready_ok=False, env=None):
         # backend_url is unused: the pod finds the backend by its Service name, as in the cluster.
-        return self._start("frontend", "/startup", ready_ok)
+        return self._start("frontend", "/startup", ready_ok, env)
 
     def bare(self, backend_url):
         return self._start(bare_deployment(self.manifests.get("Deployment", "frontend")), "/startup", False)
@@ -196,10 +212,13 @@ class ContainerStack(Stack):
         return cgroup_throttling(pids[0]) if pids else None
 
     def close(self):
-        for pod in self.cluster.pods:
-            if pod.restarts or pod.failure or any(t.reason != "pod deleted" for t in pod.terminations):
-                print(f"bench: pod {pod.name} did not run undisturbed:\n{pod.describe()}", file=sys.stderr)
-        self.cluster.close()
+        for cluster_ in self.clusters.values():
+            for pod in cluster_.pods:
+                if pod.restarts or pod.failure or any(t.reason != "pod deleted" for t in pod.terminations):
+                    print(
+                        f"bench: pod {pod.name} did not run undisturbed:\n{pod.describe()}", file=sys.stderr
+                    )
+            cluster_.close()
         self.podman.remove_leftovers(self.session)
 
 
@@ -273,6 +292,13 @@ def pass_experiment_env(deployment):
     for key in EXPERIMENT_ENV:
         if os.environ.get(key) and key not in named:
             env.append({"name": key, "value": os.environ[key]})
+
+
+def set_env(deployment, values):
+    """Set environment variables in a Deployment's container, replacing the manifest's value if it has one."""
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = [item for item in container.get("env", []) if item["name"] not in values]
+    container["env"] = env + [{"name": key, "value": str(value)} for key, value in values.items()]
 
 
 def cgroup_memory(pid):

@@ -100,6 +100,38 @@ def test_smoke__ratios_are_to_the_bare_ceiling(smoke):
         assert row["ratio"] == pytest.approx(row["rps"] / ceiling["rps"], abs=0.01)
 
 
+def test_smoke__backend_calls_per_request_counted_at_the_backend(smoke):
+    """/health and /startup get the backend's count of /ping and /get-config per request (a number, at
+    most one call each plus the few in flight when wrk stops); the other endpoints get None, and so does the
+    metrics-off pair, whose backend counts nothing (so PODKIT_METRICS=0 reached it)."""
+    results, printed, _ = smoke
+    for service, path in ENDPOINTS:
+        row = load_row(results, service, path)
+        calls = row["backend_calls_per_req"]
+        if path in ("/health", "/startup"):
+            assert isinstance(calls, float) and 0 <= calls <= 1.5, (path, calls)
+        else:
+            assert calls is None, (path, calls)
+        assert all(cell["backend_calls_per_req"] is None for cell in row["runs_metrics_off"]), path
+    assert "backend calls" in printed
+
+
+def test_smoke__cpu_with_metrics_off_beside_each_endpoint(smoke):
+    """Every endpoint also ran on the PODKIT_METRICS=0 pair without errors: CPU per request on, off and
+    on/off are numbers; the ceiling has none (it counts no metrics)."""
+    results, printed, _ = smoke
+    for service, path in ENDPOINTS[1:]:
+        row = load_row(results, service, path)
+        assert row["cpu_ms_per_req_metrics_off"] > 0, row["runs_metrics_off"]
+        assert row["cpu_on_off"] == pytest.approx(
+            row["cpu_ms_per_req"] / row["cpu_ms_per_req_metrics_off"], abs=0.01
+        )
+        assert row["errors_metrics_off"] == 0, row["runs_metrics_off"]
+    ceiling = load_row(results, "bare", "/who-am-i")
+    assert (ceiling["cpu_ms_per_req_metrics_off"], ceiling["cpu_on_off"]) == (None, None)
+    assert "what metrics cost" in printed
+
+
 def test_smoke__start_stop_and_memory_measured(smoke):
     """Cold start, SIGTERM (idle and under load, exit code 0) and memory are there for both services."""
     results, _, _ = smoke

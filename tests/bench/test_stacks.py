@@ -94,3 +94,15 @@ def test_rollouts__runs_the_rollout_scenarios_and_returns_their_verdict(monkeypa
     (command,) = calls
     target = Path(command[command.index("pytest") + 1])
     assert target == run.ROOT / "tests" / "e2e" / "test_rollouts.py" and target.is_file()
+
+
+def test_set_env__replaces_the_manifests_value_and_adds_the_rest():
+    """The metrics-off pair's PODKIT_METRICS=0 wins over a value the manifest sets; other env stays."""
+    container = {"env": [{"name": "PODKIT_METRICS", "value": "1"}, {"name": "POD_STATE_DIR", "value": "/x"}]}
+    deployment = {"spec": {"template": {"spec": {"containers": [container]}}}}
+    stacks.set_env(deployment, {"PODKIT_METRICS": "0", "WEB_CONCURRENCY": 1})
+    assert container["env"] == [
+        {"name": "POD_STATE_DIR", "value": "/x"},
+        {"name": "PODKIT_METRICS", "value": "0"},
+        {"name": "WEB_CONCURRENCY", "value": "1"},
+    ]
