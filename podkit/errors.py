@@ -35,7 +35,8 @@ def probe_answer(state, error=None, **extra):
 
 
 class JsonErrorsMiddleware:
-    """Checks the Host header first, and turns every non-JSON error response into JSON.
+    """Checks the Host header first, turns every non-JSON error response into JSON, and gives every answer
+    its Content-Length.
 
     Outermost middleware: whatever Django answers below it (404 from the resolver, 405 from
     @require_http_methods, 500 from handler500), the client gets JSON with a message that says what to fix.
@@ -45,6 +46,13 @@ class JsonErrorsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        response = self.answer(request)
+        if not response.streaming:
+            # Django leaves the length out, so gunicorn would send the body chunked: a write more per answer.
+            response.headers["Content-Length"] = str(len(response.content))
+        return response
+
+    def answer(self, request):
         try:
             request.get_host()
         except DisallowedHost as exc:

@@ -87,3 +87,21 @@ def test_host__pinned_list_refuses_others(backend, frontend_for):
     assert refused.json()["status"] == 400
     probe = requests.get(frontend.url + "/health", headers={"Host": "10.42.0.7:8080"}, timeout=5)
     assert probe.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("service", "path"),
+    [
+        ("backend", "/get-config"),
+        ("backend", "/ping"),
+        ("frontend", "/who-am-i"),
+        ("frontend", "/health"),
+        ("frontend", "/nope"),
+    ],
+)
+def test_answers__sent_with_content_length_not_chunked(backend, frontend_for, service, path):
+    """gunicorn sends each answer with its Content-Length, not chunked (one write less per answer)."""
+    server = backend if service == "backend" else frontend_for(backend.url)
+    response = requests.get(server.url + path, timeout=5)
+    assert "Transfer-Encoding" not in response.headers
+    assert response.headers["Content-Length"] == str(len(response.content))

@@ -111,3 +111,20 @@ def test_request_id__a_malformed_one_is_replaced(client, sent):
     made = response["X-Request-ID"]
     assert made != sent and len(made) == 32 and made.isalnum()
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "host", "status"),
+    [
+        ("get", "/livez", "localhost", 200),
+        ("get", "/metrics", "localhost", 200),
+        ("get", "/nope", "localhost", 404),
+        ("post", "/livez", "localhost", 405),
+        ("get", "/livez", "bad host!", 400),
+    ],
+)
+def test_answers__carry_their_content_length(client, method, path, host, status):
+    """Every answer says its length (gunicorn would otherwise send it chunked), errors and /metrics too."""
+    response = getattr(client, method)(path, HTTP_HOST=host)
+    assert response.status_code == status
+    assert response["Content-Length"] == str(len(response.content))
