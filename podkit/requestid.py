@@ -7,10 +7,11 @@ here. No Django at import: the logging filter below is named in LOGGING, which i
 
 import contextvars
 import logging
+import os
 import re
-import uuid
 
 HEADER = "X-Request-ID"
+META_KEY = "HTTP_X_REQUEST_ID"
 # What a caller may send: short, and nothing that could break a log line or a header.
 WELL_FORMED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
@@ -35,8 +36,9 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        sent = request.headers.get(HEADER, "")
-        request_id = sent if WELL_FORMED.fullmatch(sent) else uuid.uuid4().hex
+        # META, not request.headers: that would build a dict of every header for this one.
+        sent = request.META.get(META_KEY, "")
+        request_id = sent if WELL_FORMED.fullmatch(sent) else os.urandom(16).hex()
         token = _current.set(request_id)
         try:
             response = self.get_response(request)
