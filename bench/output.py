@@ -3,7 +3,7 @@
 import json
 import statistics
 
-# The performance targets (issue 14), on this machine, each judged from one run.
+# The performance targets, on this machine, each judged from one run.
 WHO_AM_I_MIN_RATIO = 0.6  # x the ceiling's req/s
 HEALTH_MIN_RATIO = 0.5  # x the ceiling's req/s
 HEALTH_MIN_OF_WHO_AM_I = 0.8  # x /who-am-i's req/s
