@@ -155,6 +155,8 @@ def table(results):
     parts = [load_table(results), ""]
     if any(row["cpu_ms_per_req_metrics_off"] is not None for row in results["load"]):
         parts += [metrics_cost_table(results), ""]
+    if results.get("compared"):
+        parts += [compare_table(results), ""]
     if "lifecycle" in results:
         parts += [lifecycle_table(results), ""]
     parts += [memory_table(results), ""]
@@ -208,6 +210,25 @@ def metrics_cost_table(results):
                 f"{row['service'] + ' ' + row['path']:<22} {row['c']:>3} {dash(row['cpu_ms_per_req']):>7}"
                 f" {dash(row['cpu_ms_per_req_metrics_off']):>7} {dash(row['cpu_on_off']):>7}"
                 f" {dash(row['errors_metrics_off']):>10}"
+            )
+    return "\n".join(lines)
+
+
+def compare_table(results):
+    """Per endpoint: the --compare ref's services, then this tree's, measured in the same rounds."""
+    ref = results["compared"]
+    lines = [
+        f"{ref} -> this tree (a third pair, same rounds; ratio to the same ceiling)",
+        f"{'endpoint':<22} {'c':>3} {'x bare':>14} {'p99 ms':>16} {'cpu ms/req':>16}",
+    ]
+    for row in results["load"]:
+        before = row.get("compared")
+        if before:
+            lines.append(
+                f"{row['service'] + ' ' + row['path']:<22} {row['c']:>3}"
+                f" {before['ratio']:>6.2f} -> {row['ratio']:<4.2f}"
+                f" {before['p99_ms']:>7.1f} -> {row['p99_ms']:<6.1f}"
+                f" {dash(before['cpu_ms_per_req']):>7} -> {dash(row['cpu_ms_per_req'])}"
             )
     return "\n".join(lines)
 

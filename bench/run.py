@@ -4,6 +4,7 @@
     python -m bench --repeat 3           # every cell three times: medians, and how much they swung
     python -m bench --smoke --output /tmp/r.json --no-chart     # 1 s cells at c=4 (the test does this)
     python -m bench --rollouts           # rollouts under steady load, as pods: sent, failed, reset, outage
+    python -m bench --compare main       # beside this tree's services, those of a git ref, same rounds
 
 Absolute requests/s on a shared 2-core machine swing; the ratio of each endpoint to the bare app
 measured in the same round (same repeat, same concurrency) is the number to compare across runs.
@@ -11,12 +12,14 @@ measured in the same round (same repeat, same concurrency) is the number to comp
 
 import argparse
 import contextlib
+import io
 import os
 import platform
 import signal
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -43,6 +46,9 @@ CEILING = ("bare", "/who-am-i")
 BACKEND_CALLS = {("frontend", "/health"): "/ping", ("frontend", "/startup"): "/get-config"}
 # The second pair's environment: every metric counting off (podkit/metrics.py), to measure what it costs.
 METRICS_OFF = {"PODKIT_METRICS": "0"}
+METRICS_OFF_VARIANT = "metrics off"
+# What --compare takes from the git ref: the services and what they import.
+SERVICE_TREES = ["backend_site", "frontend_site", "podkit"]
 GUNICORN_KEYS = ["workers", "worker_class", "threads", "preload_app", "keepalive", "accesslog", "backlog"]
 GUNICORN_KEYS += ["worker_connections", "timeout", "graceful_timeout"]
 COMMITTED_RESULTS = ROOT / "bench" / "results.json"
@@ -69,6 +75,13 @@ def parse_args(argv):
         action="store_true",
         help="skip the second backend+frontend with PODKIT_METRICS=0 whose CPU per request, beside the"
         " first pair's, says what metrics cost",
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="REF",
+        help="gunicorn mode: also run the services of git REF (a commit, branch or tag) as a third pair, in"
+        " the same rounds, and show each endpoint's ratio to the ceiling, p99 and CPU per request beside"
+        " this tree's: what a change did, with the machine's swings cancelled",
     )
     parser.add_argument(
         "--no-cpu-limits",
@@ -100,6 +113,10 @@ def parse_args(argv):
         "--smoke", action="store_true", help="1 s cells at c=4, one round: keeps this working"
     )
     args = parser.parse_args(argv)
+    if args.compare:
+        if args.mode == "containers":
+            parser.error("--compare runs as processes (a second set of images is not built): --mode gunicorn")
+        args.mode = "gunicorn"
     args.mode = choose_mode(args.mode)
     if args.mode == "containers" and not (args.no_cpu_limits or args.smoke):
         # The committed set is the pods' run as the manifests set them; anything else is written when asked.
@@ -131,7 +148,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         results = run(args)
-    except (ContainersUnavailable, wrk.WrkMissing) as exc:
+    except (ContainersUnavailable, CompareUnavailable, wrk.WrkMissing) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
     print(output.table(results))
@@ -148,9 +165,10 @@ def run(args):
     """Services up, then everything measured against them; nothing is left running afterwards."""
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         options = {"cpu_limits": False} if args.no_cpu_limits else {}
+        compare_root = args.compare and export_services(args.compare, Path(tmp) / "compare")
         stack = STACKS[args.mode](tmp, **options)
         try:
-            results = measure(stack, args)
+            results = measure(stack, args, compare_root)
         finally:
             stack.close()
     results["machine"]["loadavg_end"] = os.getloadavg()
@@ -164,26 +182,32 @@ def choose_mode(mode):
     return "containers" if ContainerStack.can_run() else "gunicorn"
 
 
-def measure(stack, args):
+def measure(stack, args, compare_root=None):
     """In this order: warm-up, memory, the load cells, memory again, then start/stop of fresh services."""
     results = {"label": args.label, "mode": stack.mode, "source": source_info()}
-    results |= {"machine": machine_info(), "wrk": wrk_info(args)}
+    results |= {"machine": machine_info(), "wrk": wrk_info(args), "compared": args.compare}
     running = start_services(stack)
-    metrics_off = None if args.no_metrics_off else start_metrics_off_pair(stack)
+    # Other pairs whose endpoints run in the same rounds, each by its variant's name.
+    variants = {}
+    if not args.no_metrics_off:
+        variants[METRICS_OFF_VARIANT] = start_pair(stack, env=METRICS_OFF)
+    if compare_root:
+        variants[args.compare] = start_pair(stack, root=compare_root)
     results["gunicorn"] = gunicorn_settings()
     results["pods"] = stack.describe()
     results["status"] = check_endpoints(running, args.endpoints)
     warm_up(running, [CEILING, *args.endpoints], args)
-    if metrics_off:
-        warm_up(metrics_off, args.endpoints, args)
+    for pair in variants.values():
+        warm_up(pair, args.endpoints, args)
     results["memory_after_warmup"] = memory(stack, running)
     throttled_before = throttling(stack, running)
-    runs = load_cells(stack, running, metrics_off, args)
-    for server in (metrics_off or {}).values():
-        server.stop()  # done with: the start/stop measurements below run without it
+    runs = load_cells(stack, running, variants, args)
+    for pair in variants.values():
+        for server in pair.values():
+            server.stop()  # done with: the start/stop measurements below run without them
     results["cpu_throttling_during_load"] = throttling_delta(throttled_before, throttling(stack, running))
     results["memory_after_load"] = memory(stack, running)
-    results["load"] = aggregate(runs, args.endpoints)
+    results["load"] = aggregate(runs, args.endpoints, args.compare)
     if args.lifecycle_repeats > 0:
         load = wrk.Load(concurrency=min(16, max(args.concurrency)), seconds=max(2, args.duration // 2))
         results["lifecycle"] = lifecycle.measure(stack, running["backend"].url, args.lifecycle_repeats, load)
@@ -195,10 +219,28 @@ def start_services(stack):
     return {"backend": backend, "frontend": stack.frontend(backend.url), "bare": stack.bare(backend.url)}
 
 
-def start_metrics_off_pair(stack):
-    """A second backend and frontend with PODKIT_METRICS=0, the frontend calling this backend."""
-    backend = stack.backend(env=METRICS_OFF)
-    return {"backend": backend, "frontend": stack.frontend(backend.url, env=METRICS_OFF)}
+def start_pair(stack, **options):
+    """Another backend and frontend (with `env`, or of the source tree `root`), the frontend calling this
+    backend."""
+    backend = stack.backend(**options)
+    return {"backend": backend, "frontend": stack.frontend(backend.url, **options)}
+
+
+def export_services(ref, folder):
+    """The services of git `ref` (SERVICE_TREES), written under `folder`; a clear error for an unknown ref."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", ref, *SERVICE_TREES], cwd=ROOT, capture_output=True, check=False
+    )
+    if archive.returncode != 0:
+        raise CompareUnavailable(f"--compare {ref}: {archive.stderr.decode(errors='replace').strip()}")
+    folder.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder
+
+
+class CompareUnavailable(RuntimeError):
+    """--compare names nothing git can export here."""
 
 
 def check_endpoints(running, endpoints):
@@ -251,20 +293,19 @@ def throttling_delta(before, after):
     return delta
 
 
-def load_cells(stack, running, metrics_off, args):
+def load_cells(stack, running, variants, args):
     """Every (round, concurrency): the ceiling first, then each endpoint, so ratios share their conditions;
-    then each endpoint again on the metrics-off pair, if there is one."""
+    then each endpoint again on each variant's pair (metrics off, --compare)."""
     runs = []
     for round_ in range(args.repeat):
         for concurrency in args.concurrency:
             load = wrk.Load(concurrency, args.duration, args.wrk_threads)
-            pairs = [(running, [CEILING, *args.endpoints], False)]
-            if metrics_off:
-                pairs.append((metrics_off, args.endpoints, True))
-            for pair, endpoints, off in pairs:
+            pairs = [(running, [CEILING, *args.endpoints], None)]
+            pairs += [(pair, args.endpoints, variant) for variant, pair in variants.items()]
+            for pair, endpoints, variant in pairs:
                 for service, path in endpoints:
                     cell = {"round": round_, "service": service, "path": path, "c": concurrency}
-                    cell["metrics_off"] = off
+                    cell["variant"] = variant
                     runs.append({**cell, **load_cell(stack, pair, service, path, load)})
                     print(progress(runs[-1]), file=sys.stderr, flush=True)
     return runs
@@ -322,22 +363,30 @@ def progress(cell):
     calls = cell["backend_calls_per_req"]
     return (
         f"  round {cell['round'] + 1} c={cell['c']:<3} {cell['service']:>8} {cell['path']:<12}"
-        f" {'metrics off' if cell['metrics_off'] else '':<11} {cell['rps']:>9.1f} req/s"
+        f" {cell['variant'] or '':<11} {cell['rps']:>9.1f} req/s"
         f"  p99 {cell['p99_ms']:.1f} ms  cpu/req {cell['cpu_ms_per_req']} ms"
         f"  errors {cell['errors']}{'' if calls is None else f'  backend calls/req {calls}'}"
     )
 
 
-def aggregate(runs, endpoints):
+def aggregate(runs, endpoints, compared=None):
     """One row per (service, path, concurrency): medians over rounds, errors summed, ratio to the ceiling,
-    and beside it the same endpoint's CPU per request with metrics off."""
-    ceilings = {(r["round"], r["c"]): r["rps"] for r in runs if (r["service"], r["path"]) == CEILING}
+    and beside it the same endpoint's CPU per request with metrics off, and the row of the --compare ref's
+    services (`compared`, the ceiling's ratio from the same rounds)."""
+    ceilings = {
+        (r["round"], r["c"]): r["rps"]
+        for r in runs
+        if (r["service"], r["path"]) == CEILING and not r["variant"]
+    }
     rows = []
     for service, path in [CEILING, *endpoints]:
         for concurrency in sorted({r["c"] for r in runs}):
             cells = [r for r in runs if (r["service"], r["path"], r["c"]) == (service, path, concurrency)]
-            on = row(service, path, concurrency, [c for c in cells if not c["metrics_off"]], ceilings)
-            rows.append(on | metrics_cost(on, [c for c in cells if c["metrics_off"]]))
+            on = row(service, path, concurrency, [c for c in cells if c["variant"] is None], ceilings)
+            on |= metrics_cost(on, [c for c in cells if c["variant"] == METRICS_OFF_VARIANT])
+            at_ref = [c for c in cells if compared and c["variant"] == compared]
+            on["compared"] = row(service, path, concurrency, at_ref, ceilings) if at_ref else None
+            rows.append(on)
     return rows
 
 

@@ -92,14 +92,15 @@ class GunicornStack(Stack):
         self.started.append(server)
         return server.start(ready_path, ready_ok)
 
-    def backend(self, ready_ok=False, env=None):
-        return self._start("backend", "/ping", ready_ok, CONFIG_CODE=BACKEND_CODE, **(env or {}))
+    def backend(self, ready_ok=False, env=None, root=None):
+        """`root`: another source tree's backend (--compare), as for `frontend`."""
+        return self._start("backend", "/ping", ready_ok, root=root, CONFIG_CODE=BACKEND_CODE, **(env or {}))
 
-    def frontend(self, backend_url, ready_ok=False, env=None):
+    def frontend(self, backend_url, ready_ok=False, env=None, root=None):
         # Not ready until /startup answers 200: the startup probe's condition.
         path = "/startup" if ready_ok else "/listening"
         env = {"BACKEND_URL": backend_url, "POD_NAME": POD_NAME, **(env or {})}
-        return self._start("frontend", path, ready_ok, **env)
+        return self._start("frontend", path, ready_ok, root=root, **env)
 
     def bare(self, backend_url):
         # The frontend's config also runs its on_exit hook: give it the real backend to talk to.

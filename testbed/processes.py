@@ -27,8 +27,11 @@ class Gunicorn:
     brings it back on the same port, as a restarted pod comes back behind its Service.
     """
 
-    def __init__(self, service, tmp_path, port=None, app=None, pythonpath=None, prefix=(), **env):
+    def __init__(self, service, tmp_path, port=None, app=None, pythonpath=None, prefix=(), root=None, **env):
         self.service = service
+        # The source tree it runs: this checkout, or another commit's services (the benchmark's --compare),
+        # whose podkit then comes first on the path.
+        self.root = Path(root) if root else ROOT
         self.prefix = list(prefix)  # a command gunicorn runs under, e.g. setpriv dropping a capability
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -44,6 +47,7 @@ class Gunicorn:
             **os.environ,
             "GUNICORN_CMD_ARGS": f"--access-logformat '{access_format}'",
             "POD_STATE_DIR": str(state_dir),
+            **({"PYTHONPATH": str(self.root)} if root else {}),
             **{key: str(value) for key, value in env.items()},
         }
         self.process = None
@@ -54,7 +58,7 @@ class Gunicorn:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [*self.prefix, str(GUNICORN), "--config", "gunicorn.conf.py", "--bind", bind, *self.app_args],
-                cwd=ROOT / f"{self.service}_site",
+                cwd=self.root / f"{self.service}_site",
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -194,3 +194,28 @@ def test_cli__cpu_limits_belong_to_containers_mode():
     result = run_bench("--mode", "gunicorn", "--no-cpu-limits", "--smoke", "--no-chart")
     assert result.returncode == 2
     assert "--no-cpu-limits is for containers mode" in result.stderr
+
+
+def test_smoke__compare_runs_a_refs_services_beside_this_tree(tmp_path):
+    """--compare HEAD: HEAD's services run as a third pair in the same rounds; each endpoint's row gets
+    theirs (served without errors, a ratio to the same ceiling, CPU per request), and the table shows it."""
+    require_wrk()
+    output = tmp_path / "results.json"
+    result = run_bench(
+        "--smoke", "--compare", "HEAD", "--no-metrics-off", "--output", str(output), "--no-chart"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = json.loads(output.read_text())
+    assert (results["mode"], results["compared"]) == ("gunicorn", "HEAD")
+    for service, path in ENDPOINTS[1:]:
+        compared = load_row(results, service, path)["compared"]
+        assert compared["errors"] == 0 and compared["ratio"] > 0 and compared["cpu_ms_per_req"] > 0, compared
+    assert load_row(results, "bare", "/who-am-i")["compared"] is None
+    assert "HEAD -> this tree" in result.stdout
+
+
+def test_compare__refused_in_containers_mode():
+    """--compare runs processes only: asking for it with --mode containers is a usage error (exit 2)."""
+    result = run_bench("--compare", "HEAD", "--mode", "containers")
+    assert result.returncode == 2
+    assert "--compare runs as processes" in result.stderr
