@@ -27,7 +27,7 @@ from . import traffic
 from .kube_proxy import ServiceProxy
 from .kubelet import Pod
 from .nameserver import ClusterDNS
-from .podspec import CLUSTER_DOMAIN, PodPlan, UnsupportedField
+from .podspec import CLUSTER_DOMAIN, PodPlan, UnsupportedField, selects, service_selector
 from .rollout import Rollout
 
 PROPAGATION_DELAY = 1.0  # s from a pod's change to kube-proxy's rules on a busy node
@@ -87,8 +87,7 @@ class Cluster:
             sorted(services, key=lambda s: s["metadata"]["name"]), addresses, strict=False
         ):
             name = service["metadata"]["name"]
-            if not service["spec"].get("selector"):
-                raise UnsupportedField(f"Service {name}: no selector (manual endpoints)")
+            service_selector(service)  # refuses one it cannot emulate before anything starts
             ports = [port["port"] for port in service["spec"]["ports"]]
             proxy_name = f"{self.network}-svc-{name}"
             self.proxies[name] = ServiceProxy(
@@ -154,7 +153,7 @@ class Cluster:
             healthy = [
                 p
                 for p in self.pods
-                if all(p.plan.labels.get(k) == v for k, v in selector.items())
+                if selects(selector, p.plan.labels)
                 and p.ready.is_set()
                 and not p.deleting
                 and not p.gone.is_set()
@@ -238,14 +237,11 @@ class Cluster:
         pods = list(self.pods)
         for name in self.proxies:
             service = self.manifests.get("Service", name)
-            selector = service["spec"]["selector"]
+            selector = service_selector(service)
             selected = [
                 p
                 for p in pods
-                if all(p.plan.labels.get(k) == v for k, v in selector.items())
-                and p.running
-                and p.ready.is_set()
-                and not p.gone.is_set()
+                if selects(selector, p.plan.labels) and p.running and p.ready.is_set() and not p.gone.is_set()
             ]
             # Ready and not terminating; while there is none, the serving terminating ones (KEP-1669).
             chosen = [p for p in selected if not p.deleting] or selected

@@ -80,9 +80,7 @@ class Manifests:
             check_fields(budget["spec"]["selector"], {"matchLabels"}, f"{where}: spec.selector")
             require(isinstance(budget["spec"].get("minAvailable"), int), where, "only a number minAvailable")
             selector = budget["spec"]["selector"]["matchLabels"]
-            if budget["metadata"].get("namespace") == namespace and all(
-                labels.get(key) == value for key, value in selector.items()
-            ):
+            if budget["metadata"].get("namespace") == namespace and selects(selector, labels):
                 found.append(budget)
         return found
 
@@ -90,16 +88,24 @@ class Manifests:
         """The Services of `namespace` whose selector matches these pod labels."""
         found = []
         for service in self.of_kind("Service"):
-            selector = service["spec"].get("selector")
-            if service["metadata"].get("namespace") != namespace:
-                continue
-            if not selector:
-                raise UnsupportedField(
-                    f"Service {service['metadata']['name']}: no selector (manual endpoints)"
-                )
-            if all(labels.get(key) == value for key, value in selector.items()):
+            if service["metadata"].get("namespace") == namespace and selects(
+                service_selector(service), labels
+            ):
                 found.append(service)
         return found
+
+
+def selects(selector, labels):
+    """An equality selector ({key: value}, a Service's or a matchLabels) selects these pod labels."""
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def service_selector(service):
+    """A Service's selector; one without any (endpoints kept by hand) is not emulated."""
+    selector = service["spec"].get("selector")
+    if not selector:
+        raise UnsupportedField(f"Service {service['metadata']['name']}: no selector (manual endpoints)")
+    return selector
 
 
 # ---- field checking -------------------------------------------------------------------------------------
@@ -295,7 +301,7 @@ class PodPlan:
         check_fields(selector, {"matchLabels"}, f"{where}.selector")
         labels = spec["template"]["metadata"].get("labels", {})
         require(
-            all(labels.get(k) == v for k, v in selector["matchLabels"].items()),
+            selects(selector["matchLabels"], labels),
             where,
             "the selector must select the template's labels",
         )
