@@ -47,8 +47,7 @@ def targets(results):
         calls = health and health.get("backend_calls_per_req")
         name = f"/health backend /ping calls per request at c={concurrency}"
         if concurrency == TARGET_CONCURRENCY:
-            limit = f"<= {HEALTH_MAX_BACKEND_CALLS}"
-            items.append(target(name, calls, limit, calls is not None and calls <= HEALTH_MAX_BACKEND_CALLS))
+            items.append(at_most(name, calls, HEALTH_MAX_BACKEND_CALLS))
         else:
             items.append(target(name, calls, REPORTED, None))
     # One per endpoint measured: what counting metrics costs it.
@@ -58,14 +57,8 @@ def targets(results):
     for service, path in endpoints:
         row = find_row(results, service, path, TARGET_CONCURRENCY)
         ratio = row and row.get("cpu_on_off")
-        items.append(
-            target(
-                f"{service} {path} CPU/req metrics on / off, c={TARGET_CONCURRENCY}",
-                ratio,
-                f"<= {METRICS_MAX_CPU_ON_OFF}",
-                ratio is not None and ratio <= METRICS_MAX_CPU_ON_OFF,
-            )
-        )
+        name = f"{service} {path} CPU/req metrics on / off, c={TARGET_CONCURRENCY}"
+        items.append(at_most(name, ratio, METRICS_MAX_CPU_ON_OFF))
     return items + lifecycle_targets(results)
 
 
@@ -95,10 +88,7 @@ def throughput_targets(results):
             ),
         ]
         p99 = quotient(who, bare, "p99_ms")
-        limit = WHO_AM_I_MAX_P99_OF_CEILING
-        items.append(
-            target(f"/who-am-i p99 / bare p99 at c={c}", p99, f"<= {limit}", p99 is not None and p99 <= limit)
-        )
+        items.append(at_most(f"/who-am-i p99 / bare p99 at c={c}", p99, WHO_AM_I_MAX_P99_OF_CEILING))
     return items
 
 
@@ -116,19 +106,9 @@ def lifecycle_targets(results):
     else:
         rss_name, rss = "frontend RSS summed over master+workers, MiB", memory["rss_mib"]
     return [
-        target(
-            "frontend cold start to /startup 200, s (median)",
-            cold,
-            f"<= {COLD_START_MAX_S}",
-            cold and cold <= COLD_START_MAX_S,
-        ),
-        target(
-            "frontend idle SIGTERM to exit, s (median)",
-            idle,
-            f"<= {IDLE_SIGTERM_MAX_S}",
-            idle and idle <= IDLE_SIGTERM_MAX_S,
-        ),
-        target(rss_name, rss, f"<= {FRONTEND_MAX_RSS_MIB}", rss <= FRONTEND_MAX_RSS_MIB),
+        at_most("frontend cold start to /startup 200, s (median)", cold, COLD_START_MAX_S),
+        at_most("frontend idle SIGTERM to exit, s (median)", idle, IDLE_SIGTERM_MAX_S),
+        at_most(rss_name, rss, FRONTEND_MAX_RSS_MIB),
     ]
 
 
@@ -143,6 +123,11 @@ def at_least(name, value, limit, *rows):
     """value >= limit, and none of the rows it comes from had errors."""
     met = value is not None and value >= limit and all(row["errors"] == 0 for row in rows)
     return target(name, value, f">= {limit}", met)
+
+
+def at_most(name, value, limit):
+    """value <= limit."""
+    return target(name, value, f"<= {limit}", value is not None and value <= limit)
 
 
 def target(name, value, limit, met):
