@@ -185,9 +185,19 @@ class CountedCall:
         return self.calls
 
 
-def call_from_threads(shared, count):
-    """`shared()` from `count` threads at once: their results, or the exceptions they raised."""
-    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+def call_from_threads(shared, count, held=None):
+    """`shared()` from `count` threads at once: their results, or the exceptions they raised. With `held`
+    (a CountedCall made with hold=True), the call is released 0.2 s after it began, so the other threads
+    arrive while it is under way."""
+
+    def release_soon():
+        held.entered.wait(5)
+        time.sleep(0.2)
+        held.release.set()
+
+    with concurrent.futures.ThreadPoolExecutor(count + 1) as pool:
+        if held is not None:
+            pool.submit(release_soon)
         futures = [pool.submit(shared) for _ in range(count)]
         return [future.exception() or future.result() for future in futures]
 
@@ -196,9 +206,7 @@ def test_shared_call__concurrent_callers_share_one_call():
     """16 threads asking while a call is under way all get that call's result; the backend is asked once."""
     call = CountedCall(hold=True)
     shared = backend_client.SharedCall(call, lambda: 1.0)
-    with concurrent.futures.ThreadPoolExecutor(1) as releaser:
-        releaser.submit(lambda: (call.entered.wait(5) and time.sleep(0.2)) or call.release.set())
-        results = call_from_threads(shared, 16)
+    results = call_from_threads(shared, 16, held=call)
     assert results == [1] * 16
     assert call.calls == 1
 
@@ -219,9 +227,7 @@ def test_shared_call__failure_shared_as_a_new_error_each():
     call = CountedCall(hold=True)
     call.error = BackendError("backend /ping unreachable: ConnectionError", "unreachable")
     shared = backend_client.SharedCall(call, lambda: 0.3)
-    with concurrent.futures.ThreadPoolExecutor(1) as releaser:
-        releaser.submit(lambda: (call.entered.wait(5) and time.sleep(0.2)) or call.release.set())
-        errors = call_from_threads(shared, 8)
+    errors = call_from_threads(shared, 8, held=call)
     assert call.calls == 1
     assert all(isinstance(error, BackendError) for error in errors)
     assert len({id(error) for error in errors}) == 8
@@ -240,9 +246,7 @@ def test_shared_call__unexpected_error_raised_and_never_hangs_the_others():
     call = CountedCall(hold=True)
     call.error = KeyError("bug")
     shared = backend_client.SharedCall(call, lambda: 1.0)
-    with concurrent.futures.ThreadPoolExecutor(1) as releaser:
-        releaser.submit(lambda: (call.entered.wait(5) and time.sleep(0.2)) or call.release.set())
-        outcomes = call_from_threads(shared, 4)
+    outcomes = call_from_threads(shared, 4, held=call)
     assert sorted(type(outcome).__name__ for outcome in outcomes) == ["BackendError"] * 3 + ["KeyError"]
 
 
