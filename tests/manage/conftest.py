@@ -239,14 +239,24 @@ exec "$@"
 
 @dataclass
 class Unprivileged:
-    """manage.sh run as nobody, with a PATH of only the tools it needs and the shims given."""
+    """manage.sh run as nobody, with a PATH of only the tools it needs and the shims given. It runs a copy
+    of manage.sh in a folder nobody can read: the checkout may sit where nobody cannot (CI's clone under
+    `mktemp -d`, mode 0700)."""
 
     bin: Path
     calls: Path
     setpriv: str
+    manage_sh: Path
 
     def manage(self, *args: str) -> subprocess.CompletedProcess[str]:
-        command = [self.setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", str(MANAGE), *args]
+        command = [
+            self.setpriv,
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            str(self.manage_sh),
+            *args,
+        ]
         env = {"PATH": str(self.bin), "HOME": "/nonexistent", "LANG": "C.UTF-8"}
         return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
 
@@ -256,7 +266,8 @@ class Unprivileged:
 
 @pytest.fixture
 def unprivileged() -> Iterator[Unprivileged]:
-    """A PATH folder user nobody can read: bash, dirname, id and cat, a pretend podman and k3s; no sudo."""
+    """A folder user nobody can read: manage.sh, and a PATH of bash, dirname, id and cat, a pretend podman
+    and k3s; no sudo."""
     if os.geteuid() != 0:
         skip_or_fail("running manage.sh as another user needs root")
     setpriv = require("setpriv")
@@ -270,7 +281,10 @@ def unprivileged() -> Iterator[Unprivileged]:
         calls = folder / "calls.txt"
         calls.touch()
         calls.chmod(0o666)
-        machine = Unprivileged(bin=bin_dir, calls=calls, setpriv=setpriv)
+        manage_sh = folder / "manage.sh"
+        shutil.copy(MANAGE, manage_sh)
+        manage_sh.chmod(0o755)
+        machine = Unprivileged(bin=bin_dir, calls=calls, setpriv=setpriv, manage_sh=manage_sh)
         machine.install("docker", NO_DOCKER)
         machine.install("podman", PRETEND_PODMAN)
         machine.install("k3s", PRETEND_K3S)
