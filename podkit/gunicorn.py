@@ -75,6 +75,14 @@ class DrainingThreadWorker(ThreadWorker):
 
     _drained = False
 
+    def init_signals(self):
+        super().init_signals()
+        # A stop signal that came between the fork and the line above ran the master's handler, which the
+        # fork copied, and was lost: the master would wait out graceful_timeout, then SIGKILL this worker.
+        # It closes its sockets before it signals the workers, so a stop under way shows here.
+        if self.server_stopping():
+            self.alive = False
+
     def set_accept_enabled(self, enabled):
         super().set_accept_enabled(enabled)
         # gthread calls this with False once it is no longer alive, to stop accepting: drain first.

@@ -27,12 +27,24 @@ class Gunicorn:
     brings it back on the same port, as a restarted pod comes back behind its Service.
     """
 
-    def __init__(self, service, tmp_path, port=None, app=None, pythonpath=None, prefix=(), root=None, **env):
+    def __init__(
+        self,
+        service,
+        tmp_path,
+        port=None,
+        app=None,
+        pythonpath=None,
+        prefix=(),
+        root=None,
+        config=None,
+        **env,
+    ):
         self.service = service
         # The source tree it runs: this checkout, or another commit's services (the benchmark's --compare),
         # whose podkit then comes first on the path.
         self.root = Path(root) if root else ROOT
         self.prefix = list(prefix)  # a command gunicorn runs under, e.g. setpriv dropping a capability
+        self.config = str(config or "gunicorn.conf.py")  # a test's own, in place of the service's
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp_path / f"{service}-{self.port}.log"
@@ -57,7 +69,7 @@ class Gunicorn:
         bind = f"127.0.0.1:{self.port}"
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [*self.prefix, str(GUNICORN), "--config", "gunicorn.conf.py", "--bind", bind, *self.app_args],
+                [*self.prefix, str(GUNICORN), "--config", self.config, "--bind", bind, *self.app_args],
                 cwd=self.root / f"{self.service}_site",
                 env=self.env,
                 stdout=log,

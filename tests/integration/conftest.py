@@ -24,12 +24,12 @@ def start(tmp_path):
     """Start a service: start("backend", WEB_CONCURRENCY=3); every one started is stopped afterwards.
 
     `port=` puts it on a given port, e.g. where a stand-in or an earlier instance of it was; `prefix=` a
-    command it runs under.
+    command it runs under; `config=` a gunicorn config file in place of the service's own.
     """
     started = []
 
-    def _start(service, ready_path="/ping", port=None, prefix=(), **env):
-        server = Gunicorn(service, tmp_path, port=port, prefix=prefix, **env)
+    def _start(service, ready_path="/ping", port=None, prefix=(), config=None, **env):
+        server = Gunicorn(service, tmp_path, port=port, prefix=prefix, config=config, **env)
         started.append(server)
         return server.start(ready_path=ready_path)
 

@@ -60,6 +60,40 @@ def test_sigterm__idle_frontend_exits_fast(backend, frontend_for):
     assert game_over_lines(backend) == (1, 1)
 
 
+# The service's own config, with a second worker that takes BOOTING s between its fork and init_signals().
+SLOW_SECOND_WORKER = """
+import runpy, time
+globals().update(runpy.run_path({config!r}))
+def post_fork(server, worker):
+    if worker.age == 2:
+        open({marker!r}, "w").close()
+        time.sleep({booting})
+"""
+BOOTING = 1.0
+
+
+@pytest.mark.parametrize("service", ["backend", "frontend"])
+def test_sigterm__worker_still_booting_exits_too(start, backend, tmp_path, service):
+    """SIGTERM to a worker between its fork and its own signal handlers reaches the master's handler, which
+    the fork copied, and is lost: that worker must still see the stop, not sit out graceful_timeout."""
+    marker = tmp_path / "second-worker-forked"
+    config = tmp_path / "slow-second-worker.conf.py"
+    own = backend.root / f"{service}_site" / "gunicorn.conf.py"
+    config.write_text(SLOW_SECOND_WORKER.format(config=str(own), marker=str(marker), booting=BOOTING))
+    env = {"BACKEND_URL": backend.url, "POD_NAME": POD_NAME}
+    server = start(service, ready_path="/listening", config=config, **env)
+    deadline = time.monotonic() + 10
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert marker.exists(), "the second worker was never forked"
+
+    code, seconds = server.terminate()
+    assert code == 0
+    assert seconds < BOOTING + PROMPT, f"exit took {seconds:.2f} s"
+    output = server.output()
+    assert output.count("Booting worker") == output.count("Worker exiting") == 2, "a worker was killed"
+
+
 def test_sigterm__backend_stopped_still_exits(backend, frontend_for):
     """With the backend gone, shutdown is not held up by GAME_OVER_TIMEOUT: exit 0, the failure logged."""
     frontend = frontend_for(backend.url, GAME_OVER_TIMEOUT=10)
