@@ -1,16 +1,21 @@
-"""SIGTERM to a gunicorn master, as the kubelet sends it: drain, game-over once, exit 0; under load that never
-stops, every connection is served or refused at connect, none reset (podkit/gunicorn.py)."""
+"""SIGTERM to a gunicorn master, as the kubelet sends it: drain, game-over once, exit 0; every connection
+queued at the stop is served, and under load that never stops every connection is served or refused at
+connect, none reset where a socket filter can be attached (podkit/gunicorn.py)."""
 
+import os
+import re
 import signal
 import threading
 import time
+from collections import Counter
+from pathlib import Path
 
 import pytest
 import requests
 
-from testbed.traffic import Load
+from testbed.traffic import Load, get
 
-from .conftest import POD_NAME
+from .conftest import POD_NAME, wait_for_workers
 
 pytestmark = pytest.mark.integration
 
@@ -118,19 +123,79 @@ LOAD_THREADS = 8
 # The worker attaches a socket filter where the kernel lets it; the pods here drop every capability, and
 # this kernel wants CAP_NET_ADMIN for a filter, so without it the worker drains until accept() finds none.
 WITHOUT_NET_ADMIN = ("setpriv", "--bounding-set", "-net_admin", "--inh-caps", "-net_admin", "--")
-# (prefix, the worker's log line, resets allowed). Without the filter one connection can complete its
-# handshake in the microseconds between the last empty accept() and the close (measured: 1 in ~60 stops);
-# plain gthread resets every connection queued during the whole drain (8 a stop here).
+# (prefix, the worker's log line, resets allowed under load). Without the filter a connection whose
+# handshake lands between the last empty accept() and the close is reset: 20-30 us here, but a busy CPU
+# stretches that window (with two busy loops beside the load, 4 stops in 80 reset 1 and one reset 4), so
+# that path gets no bound under load; what it does promise, every connection queued by the stop served, is
+# tested on its own. Plain gthread resets every connection queued during the whole drain (8 a stop here).
 DRAIN_PATHS = {
     "filter": ((), "dropped at SYN", 0),
-    "no filter": (WITHOUT_NET_ADMIN, "queued until the close", 1),
+    "no filter": (WITHOUT_NET_ADMIN, "queued until the close", None),
 }
+
+
+QUEUED = 16
+
+
+def accept_queue_length(port):
+    """Connections the kernel has established and no one has accepted yet, on 127.0.0.1:`port`."""
+    listener = f"0100007F:{port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == listener and fields[3] == "0A":  # LISTEN; rx_queue is then the accept queue
+            return int(fields[4].split(":")[1], 16)
+    return None
+
+
+def sigterm_pending(pid):
+    """Whether a SIGTERM sent to `pid` waits for the process to run again."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    pending = re.search(r"^ShdPnd:\s*([0-9a-f]+)", status, re.M).group(1)
+    return bool(int(pending, 16) & 1 << (signal.SIGTERM - 1))
+
+
+@pytest.mark.parametrize("drain", DRAIN_PATHS)
+def test_sigterm__connections_queued_at_the_stop_are_all_served(start, drain):
+    """Connections the kernel queued while the workers were busy are served when the stop comes, on both
+    drain paths (plain gthread closes the listener under them and resets them all)."""
+    prefix, drained_line, _ = DRAIN_PATHS[drain]
+    server = start("backend", prefix=prefix)
+    workers = wait_for_workers(server)
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)  # busy: nothing accepts, the kernel queues
+    replies = []
+    clients = [
+        threading.Thread(
+            target=lambda: replies.append(get(server.port, "/get-config", "backend", timeout=20))
+        )
+        for _ in range(QUEUED)
+    ]
+    for client in clients:
+        client.start()
+    deadline = time.monotonic() + 10
+    while accept_queue_length(server.port) != QUEUED and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert accept_queue_length(server.port) == QUEUED
+
+    server.process.send_signal(signal.SIGTERM)
+    # The master closes its copy of the listener, then signals the workers: the stop is on when they wake.
+    while not all(sigterm_pending(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for pid in workers:
+        os.kill(pid, signal.SIGCONT)
+    for client in clients:
+        client.join()
+
+    assert server.process.wait(timeout=30) == 0
+    assert Counter((reply.status, reply.error) for reply in replies) == {(200, ""): QUEUED}
+    assert server.output().count(f"new ones {drained_line}") == len(workers)
 
 
 @pytest.mark.parametrize("drain", DRAIN_PATHS)
 @pytest.mark.parametrize(("service", "path"), [("frontend", "/who-am-i"), ("backend", "/get-config")])
 def test_sigterm__under_load_every_connection_served_or_refused(start, frontend_for, service, path, drain):
-    """Load going on through SIGTERM: each connection is answered or refused at connect, never reset."""
+    """Load going on through SIGTERM: each connection is answered or refused at connect, none reset where
+    the socket filter holds new ones off."""
     prefix, drained_line, resets_allowed = DRAIN_PATHS[drain]
     backend = start("backend", prefix=prefix)
     server = backend if service == "backend" else frontend_for(backend.url, prefix=prefix)
@@ -156,7 +221,8 @@ def test_sigterm__under_load_every_connection_served_or_refused(start, frontend_
         f"{len(before)} (and refused {refused_early}), after: answered {after.count('answered')}, "
         f"refused {after.count('refused')}, reset {len(reset)}"
     )
-    assert len(reset) <= resets_allowed, f"connections reset after their request was sent: {reset}"
+    if resets_allowed is not None:
+        assert len(reset) <= resets_allowed, f"connections reset after their request was sent: {reset}"
     assert code == 0
     assert len(before) >= 50, "the load never got going"
     assert [r.status for r in before if r.status != 200] == [], "a request sent before SIGTERM was not served"
