@@ -13,7 +13,8 @@ until the queue stays empty for QUIET, and the window is gone: a new client is r
 Then it finishes its requests within graceful_timeout, as gthread does.
 
 A worker retired while the server goes on (SIGHUP reload, max_requests) does none of this: the master
-still holds the socket. Linux only. Both gunicorn.conf.py use it as `worker_class`.
+still holds the socket. Nor does one under reuse_port, whose sockets are its own. Linux only. Both
+gunicorn.conf.py use it as `worker_class`.
 """
 
 import ctypes
@@ -94,6 +95,8 @@ class DrainingThreadWorker(ThreadWorker):
     def server_stopping(self):
         """Whether the master has closed its listening sockets, which it does (Arbiter.stop) right before
         it tells the workers to stop; on a reload new workers take over the same sockets from it."""
+        if self.cfg.reuse_port:  # each worker opened sockets of its own, which the master never held
+            return False
         try:
             ours = {f"socket:[{os.fstat(listener.fileno()).st_ino}]" for listener in self.sockets}
             fds = f"/proc/{self.ppid}/fd"

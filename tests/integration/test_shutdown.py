@@ -99,6 +99,20 @@ def test_sigterm__worker_still_booting_exits_too(start, backend, tmp_path, servi
     assert output.count("Booting worker") == output.count("Worker exiting") == 2, "a worker was killed"
 
 
+def test_reuse_port__workers_stay_up_and_stop_on_sigterm(start):
+    """With --reuse-port each worker listens on sockets of its own, so the master holding none of them says
+    nothing about a stop: the workers keep serving, and SIGTERM still stops them."""
+    server = start("backend", GUNICORN_CMD_ARGS="--reuse-port")
+    workers = wait_for_workers(server)
+    for _ in range(20):
+        assert requests.get(server.url + "/ping", timeout=5).status_code == 200
+    time.sleep(0.5)
+    assert server.workers() == workers, "workers exited and were replaced"
+    code, seconds = server.terminate()
+    assert code == 0
+    assert seconds < PROMPT, f"exit took {seconds:.2f} s"
+
+
 def test_sigterm__backend_stopped_still_exits(backend, frontend_for):
     """With the backend gone, shutdown is not held up by GAME_OVER_TIMEOUT: exit 0, the failure logged."""
     frontend = frontend_for(backend.url, GAME_OVER_TIMEOUT=10)
