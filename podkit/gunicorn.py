@@ -17,6 +17,7 @@ still holds the socket. Nor does one under reuse_port, whose sockets are its own
 gunicorn.conf.py use it as `worker_class`.
 """
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -100,7 +101,12 @@ class DrainingThreadWorker(ThreadWorker):
         try:
             ours = {f"socket:[{os.fstat(listener.fileno()).st_ino}]" for listener in self.sockets}
             fds = f"/proc/{self.ppid}/fd"
-            held = {os.readlink(f"{fds}/{fd}") for fd in os.listdir(fds)}
+            held = set()
+            for fd in os.listdir(fds):
+                # The master may close an fd between the listing and the look (reaping a worker, it lists
+                # the metrics folder): gone, it holds nothing.
+                with contextlib.suppress(FileNotFoundError):
+                    held.add(os.readlink(f"{fds}/{fd}"))
         except OSError as exc:
             self.log.warning("Not draining the accept queue: cannot see the master's sockets (%s)", exc)
             return False
