@@ -195,6 +195,7 @@ def test_sigterm__connections_queued_at_the_stop_are_all_served(start, drain):
     # The master closes its copy of the listener, then signals the workers: the stop is on when they wake.
     while not all(sigterm_pending(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert all(sigterm_pending(pid) for pid in workers), "the master never signalled its workers"
     for pid in workers:
         os.kill(pid, signal.SIGCONT)
     for client in clients:
