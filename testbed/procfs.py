@@ -49,15 +49,28 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS if fields else 0.0
 
 
-def kib(pid, file, field):
-    """A `field: N kB` value of /proc/<pid>/<file> (status, smaps_rollup), in KiB; 0 when it is gone."""
+def field(pid, file, name):
+    """The value of the `name: value ...` line of /proc/<pid>/<file> (status, smaps_rollup), as a string;
+    None when the process is gone."""
     try:
         for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
+            if line.startswith(name + ":"):
+                return line.split()[1]
     except OSError:
         pass
-    return 0
+    return None
+
+
+def kib(pid, file, name):
+    """A `name: N kB` value of /proc/<pid>/<file>, in KiB; 0 when the process is gone."""
+    value = field(pid, file, name)
+    return int(value) if value is not None else 0
+
+
+def signal_pending(pid, signum):
+    """Whether `signum`, sent to the process, waits for it to run again (a stopped process)."""
+    pending = field(pid, "status", "ShdPnd")
+    return pending is not None and bool(int(pending, 16) & 1 << (signum - 1))
 
 
 def cgroup_paths(pid):

@@ -3,7 +3,6 @@ queued at the stop is served, and under load that never stops every connection i
 connect, none reset where a socket filter can be attached (podkit/gunicorn.py)."""
 
 import os
-import re
 import signal
 import threading
 import time
@@ -13,6 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from testbed import procfs
+from testbed.processes import ROOT
 from testbed.traffic import Load, get
 
 from .conftest import POD_NAME, wait_for_workers
@@ -83,7 +84,7 @@ def test_sigterm__worker_still_booting_exits_too(start, backend, tmp_path, servi
     the fork copied, and is lost: that worker must still see the stop, not sit out graceful_timeout."""
     marker = tmp_path / "second-worker-forked"
     config = tmp_path / "slow-second-worker.conf.py"
-    own = backend.root / f"{service}_site" / "gunicorn.conf.py"
+    own = ROOT / f"{service}_site" / "gunicorn.conf.py"
     config.write_text(SLOW_SECOND_WORKER.format(config=str(own), marker=str(marker), booting=BOOTING))
     env = {"BACKEND_URL": backend.url, "POD_NAME": POD_NAME}
     server = start(service, ready_path="/listening", config=config, **env)
@@ -161,13 +162,6 @@ def accept_queue_length(port):
     return None
 
 
-def sigterm_pending(pid):
-    """Whether a SIGTERM sent to `pid` waits for the process to run again."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    pending = re.search(r"^ShdPnd:\s*([0-9a-f]+)", status, re.M).group(1)
-    return bool(int(pending, 16) & 1 << (signal.SIGTERM - 1))
-
-
 @pytest.mark.parametrize("drain", DRAIN_PATHS)
 def test_sigterm__connections_queued_at_the_stop_are_all_served(start, drain):
     """Connections the kernel queued while the workers were busy are served when the stop comes, on both
@@ -193,9 +187,9 @@ def test_sigterm__connections_queued_at_the_stop_are_all_served(start, drain):
 
     server.process.send_signal(signal.SIGTERM)
     # The master closes its copy of the listener, then signals the workers: the stop is on when they wake.
-    while not all(sigterm_pending(pid) for pid in workers) and time.monotonic() < deadline:
+    while not all(procfs.signal_pending(pid, signal.SIGTERM) for pid in workers):
+        assert time.monotonic() < deadline, "the master never signalled its workers"
         time.sleep(0.01)
-    assert all(sigterm_pending(pid) for pid in workers), "the master never signalled its workers"
     for pid in workers:
         os.kill(pid, signal.SIGCONT)
     for client in clients:
