@@ -1,6 +1,7 @@
 """Settings helpers: every knob is an environment variable with a safe default, parsed strictly."""
 
 import os
+import socket
 
 
 def env_str(name, default=""):
@@ -73,3 +74,9 @@ def stdout_logging(logger_name):
 def build_info():
     """Which build this is: VERSION and GIT_COMMIT, baked into the image by its build args (Dockerfiles)."""
     return {"version": env_str("VERSION", "dev"), "git_commit": env_str("GIT_COMMIT", "unknown")}
+
+
+def pod_name():
+    """This pod's name: POD_NAME (Downward API metadata.name) where the manifest sets it, else the hostname,
+    which Kubernetes sets to the pod's name."""
+    return env_str("POD_NAME") or socket.gethostname()

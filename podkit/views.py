@@ -14,7 +14,7 @@ from django.utils.module_loading import import_string
 from django.views.decorators.http import require_safe
 
 from podkit import drain
-from podkit.conf import build_info
+from podkit.conf import build_info, pod_name
 from podkit.errors import probe_answer
 
 
@@ -45,5 +45,6 @@ def readyz(request):
 
 @require_safe
 def version(request):
-    """Which build answers: {"version": ..., "git_commit": ...}, baked into the image at build time."""
-    return JsonResponse(build_info())
+    """Which build answers, and in which pod: {"version": ..., "git_commit": ..., "pod": ...}; the build is
+    baked into the image at build time."""
+    return JsonResponse({**build_info(), "pod": pod_name()})

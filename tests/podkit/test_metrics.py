@@ -1,6 +1,8 @@
 """podkit's /metrics, /version and request ids through Django's test client (one process: no multiprocess
 directory; tests/integration/test_metrics.py has the real gunicorn)."""
 
+import socket
+
 import pytest
 from django.core.exceptions import MiddlewareNotUsed
 from django.test import Client
@@ -74,14 +76,21 @@ def test_metrics__build_info_from_the_image(client, monkeypatch):
     monkeypatch.setenv("GIT_COMMIT", "abcdef0123")
     samples = scrape(client)
     assert samples[("build_info", (("git_commit", "abcdef0123"), ("version", "1.2.3-4-gabcdef")))] == 1
-    assert client.get("/version").json() == {"version": "1.2.3-4-gabcdef", "git_commit": "abcdef0123"}
+    monkeypatch.setenv("POD_NAME", "frontend-5d9c7b6f4-x8k2p")
+    assert client.get("/version").json() == {
+        "version": "1.2.3-4-gabcdef",
+        "git_commit": "abcdef0123",
+        "pod": "frontend-5d9c7b6f4-x8k2p",
+    }
 
 
 def test_version__defaults_outside_an_image(client, monkeypatch):
-    """Without the build args, /version says dev / unknown."""
+    """Without the build args, /version says dev / unknown; without POD_NAME the pod is the hostname."""
     monkeypatch.delenv("VERSION", raising=False)
     monkeypatch.delenv("GIT_COMMIT", raising=False)
-    assert client.get("/version").json() == {"version": "dev", "git_commit": "unknown"}
+    monkeypatch.delenv("POD_NAME", raising=False)
+    expected = {"version": "dev", "git_commit": "unknown", "pod": socket.gethostname()}
+    assert client.get("/version").json() == expected
 
 
 def test_metrics__switched_off_by_podkit_metrics_0(monkeypatch):
