@@ -31,7 +31,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 
-from podkit import drain, metricsdir
+from podkit import fault, metricsdir
 from podkit.conf import build_info, env_bool
 
 # Seconds; a probe's answer must stay well under its 2 s timeoutSeconds, so the buckets look below it.
@@ -84,8 +84,8 @@ class PodCollector:
     def collect(self):
         yield GaugeMetricFamily(
             "pod_draining",
-            "1 while the pod's drain marker is set (podkit.drain)",
-            value=drain.reason() is not None,
+            "1 while the pod drains (podkit.fault's readiness switch)",
+            value=fault.readiness_reason() is not None,
         )
         yield InfoMetricFamily("build", "The image's version and git commit (build args)", value=build_info())
 
@@ -115,9 +115,7 @@ def endpoint(request):
 
 
 class MetricsMiddleware:
-    """Counts every answer by endpoint and status, its latency, and probe answers by result.
-
-    Just inside RequestIdMiddleware, so it times the JSON errors the middleware below it makes too."""
+    """Counts every answer by endpoint and status, its latency, and probe answers by result."""
 
     def __init__(self, get_response):
         if not counting():

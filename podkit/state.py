@@ -2,7 +2,7 @@
 
 Workers are forked processes that share no memory, and the root filesystem is read-only; `/tmp` is the
 pod's in-memory emptyDir, so a file there is a fact of this pod alone. POD_STATE_DIR moves it (tests give
-each server its own). No Django here: `python -m podkit.drain` uses it from `kubectl exec`.
+each server its own). No Django here: `python -m podkit.fault` uses it from `kubectl exec`.
 """
 
 import os

@@ -13,7 +13,7 @@ from django.http import JsonResponse
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_safe
 
-from podkit import drain
+from podkit import fault
 from podkit.conf import build_info, pod_name
 from podkit.errors import probe_answer
 
@@ -33,9 +33,11 @@ def livez(request):
 @require_safe
 def readyz(request):
     """Readiness: 503 while the pod drains or a check of this service fails; no call to another service."""
-    why = drain.reason()
+    why = fault.readiness_reason()
     if why is not None:
-        return probe_answer("draining", f"pod is draining ({why}); python -m podkit.drain off undoes it")
+        return probe_answer(
+            "draining", f"pod is draining ({why}); python -m podkit.fault off readiness undoes it"
+        )
     for check in readiness_checks():
         error = check()
         if error:

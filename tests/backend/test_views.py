@@ -6,6 +6,7 @@ import logging
 import pytest
 from django.conf import settings
 
+from podkit import fault
 from podkit.conf import allowed_hosts
 
 HOST = "svc-backend.task-03.svc.cluster.local:5000"
@@ -157,9 +158,9 @@ def test_readyz__ready_once_serving(client, monkeypatch, tmp_path):
 
 
 def test_readyz__draining_is_503(client, monkeypatch, tmp_path):
-    """With the pod's drain marker set, /readyz is 503 "draining" while /get-config keeps serving."""
+    """While the pod drains, /readyz is 503 "draining" while /get-config keeps serving."""
     monkeypatch.setenv("POD_STATE_DIR", str(tmp_path))
-    (tmp_path / "draining").write_text("preStop")
+    fault.switch_on("readiness", reason="preStop")
     assert client.get("/readyz").json()["status"] == "draining"
     assert client.get("/readyz").status_code == 503
     assert client.get("/get-config").status_code == 200

@@ -4,7 +4,7 @@ never asking the backend; a worker that has not fetched the code reads it from t
 import requests
 
 from frontend import backend_client
-from podkit import drain, state
+from podkit import fault, state
 
 from .conftest import BACKEND
 
@@ -56,7 +56,7 @@ def test_readyz__draining_frontend_keeps_serving_the_rest(client, backend):
     backend.get(f"{BACKEND}/get-config", json={"code": "BACKEND-4242"})
     backend.get(f"{BACKEND}/ping", json={"status": "ok"})
     client.get("/startup")
-    state.write(drain.MARKER, "preStop")
+    fault.switch_on("readiness", reason="preStop")
     assert client.get("/readyz").json()["status"] == "draining"
     assert client.get("/who-am-i").json()["code"] == "BACKEND-4242"
     assert client.get("/startup").status_code == 200

@@ -1,5 +1,6 @@
 """Readiness and drain on real gunicorn processes: a drain set from outside the server (as preStop and
-`kubectl exec` set it) reaches every worker at once, and only /readyz changes."""
+`kubectl exec` set it, `python -m podkit.fault readiness fail`) reaches every worker at once, and only
+/readyz changes."""
 
 import json
 import os
@@ -39,14 +40,14 @@ def get_from_workers(server, path, workers=WORKERS):
         assert time.monotonic() < deadline, f"{path} reached fewer than {workers} workers"
 
 
-def drain(server, action):
-    """`python -m podkit.drain <action>` in a process of its own, as `kubectl exec` or preStop runs it."""
+def fault(server, *args):
+    """`python -m podkit.fault ARGS` in a process of its own, as `kubectl exec` runs it; what is on."""
     env = {**os.environ, "POD_STATE_DIR": server.env["POD_STATE_DIR"]}
     result = subprocess.run(
-        [sys.executable, "-m", "podkit.drain", action], env=env, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "podkit.fault", *args], env=env, capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return json.loads(result.stdout)["on"]
 
 
 def statuses(responses):
@@ -63,12 +64,12 @@ def test_drain__every_worker_503_draining_other_endpoints_serve(start, service, 
         assert requests.get(server.url + "/startup", timeout=5).status_code == 200
     assert statuses(get_many(server.url + "/readyz")) == {(200, "ready")}
 
-    assert drain(server, "on")["status"] == "draining"
+    assert "readiness" in fault(server, "readiness", "fail")
     assert statuses(get_from_workers(server, "/readyz")) == {(503, "draining")}
     assert {r.status_code for r in get_from_workers(server, path)} == {200}
     assert requests.get(server.url + "/livez", timeout=5).status_code == 200
 
-    assert drain(server, "off")["status"] == "serving"
+    assert fault(server, "off", "readiness") == {}
     assert statuses(get_many(server.url + "/readyz")) == {(200, "ready")}
 
 

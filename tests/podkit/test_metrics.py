@@ -8,7 +8,7 @@ from django.core.exceptions import MiddlewareNotUsed
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from podkit import drain, metrics, state
+from podkit import fault, metrics
 
 
 @pytest.fixture
@@ -55,18 +55,18 @@ def test_metrics__never_labels_a_raw_path(client):
 def test_metrics__probe_answers_by_result(client):
     """/readyz while draining is counted as probe /readyz, result draining."""
     before = scrape(client).get(("probe_answers_total", (("probe", "/readyz"), ("result", "draining"))), 0)
-    state.write(drain.MARKER, "test")
+    fault.switch_on("readiness", reason="test")
     assert client.get("/readyz").status_code == 503
     after = scrape(client)[("probe_answers_total", (("probe", "/readyz"), ("result", "draining")))]
     assert after - before == 1
 
 
 def test_metrics__drain_gauge_read_at_scrape(client):
-    """pod_draining is 0, then 1 once the marker is set, then 0 again: read from the pod's state."""
+    """pod_draining is 0, then 1 once the pod drains, then 0 again: read from the pod's state."""
     assert scrape(client)[("pod_draining", ())] == 0
-    state.write(drain.MARKER, "test")
+    fault.switch_on("readiness", reason="test")
     assert scrape(client)[("pod_draining", ())] == 1
-    state.remove(drain.MARKER)
+    fault.switch_off("readiness")
     assert scrape(client)[("pod_draining", ())] == 0
 
 

@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client, override_settings
 
-from podkit import drain, state, views
+from podkit import fault, views
 
 # What a service's readiness check says while it cannot serve (see PODKIT_READINESS_CHECKS).
 NOT_STARTED = "not started: test check"
@@ -49,7 +49,7 @@ def test_livez__alive(client):
 
 def test_livez__alive_while_draining(client):
     """Draining changes readiness only: the process is still alive."""
-    state.write(drain.MARKER, "preStop")
+    fault.switch_on("readiness", reason="preStop")
     assert client.get("/livez").status_code == 200
 
 
@@ -63,23 +63,23 @@ def test_readyz__ready_without_checks(client, checks):
 
 
 def test_readyz__draining_is_503(client, checks):
-    """With the drain marker set, /readyz answers 503 "draining" naming the reason and the way back."""
+    """While the pod drains (readiness fail), /readyz answers 503 "draining", the reason and the way back."""
     checks("tests.podkit.test_probes.passing_check")
-    state.write(drain.MARKER, "preStop")
+    fault.switch_on("readiness", reason="preStop")
     response = client.get("/readyz")
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "draining"
     assert "preStop" in body["error"]
-    assert "podkit.drain off" in body["error"]
+    assert "podkit.fault off readiness" in body["error"]
 
 
 def test_readyz__undrained_is_ready_again(client, checks):
-    """Removing the marker (python -m podkit.drain off) makes the pod ready again."""
+    """Removing the marker (python -m podkit.fault off readiness) makes the pod ready again."""
     checks()
-    state.write(drain.MARKER, "drained by hand")
+    fault.switch_on("readiness", reason="drained by hand")
     assert client.get("/readyz").status_code == 503
-    state.remove(drain.MARKER)
+    fault.switch_off("readiness")
     assert client.get("/readyz").status_code == 200
 
 
@@ -94,7 +94,7 @@ def test_readyz__failing_check_is_503_with_its_reason(client, checks):
 def test_readyz__draining_wins_over_checks(client, checks):
     """A draining pod says draining, whatever its checks say."""
     checks("tests.podkit.test_probes.failing_check")
-    state.write(drain.MARKER, "preStop")
+    fault.switch_on("readiness", reason="preStop")
     assert client.get("/readyz").json()["status"] == "draining"
 
 
