@@ -50,7 +50,8 @@ def allowed_hosts():
 
 
 def stdout_logging(logger_name):
-    """LOGGING that sends the app's own logger to stdout, beside gunicorn's access log (kubectl logs).
+    """LOGGING that sends the app's own logger, and podkit's, to stdout, beside gunicorn's access log
+    (kubectl logs).
 
     Each line ends with the request's id (podkit.requestid), as the access log's line of that request does.
     """
@@ -67,7 +68,7 @@ def stdout_logging(logger_name):
                 "filters": ["request_id"],
             }
         },
-        "loggers": {logger_name: {"handlers": ["stdout"], "level": "INFO"}},
+        "loggers": {name: {"handlers": ["stdout"], "level": "INFO"} for name in (logger_name, "podkit")},
     }
 
 

@@ -38,8 +38,9 @@ class JsonErrorsMiddleware:
     """Checks the Host header first, turns every non-JSON error response into JSON, and gives every answer
     its Content-Length.
 
-    Outermost middleware: whatever Django answers below it (404 from the resolver, 405 from
-    @require_http_methods, 500 from handler500), the client gets JSON with a message that says what to fix.
+    Whatever Django answers below it (404 from the resolver, 405 from @require_http_methods, 500 from
+    handler500), the client gets JSON with a message that says what to fix. Where it stands among the
+    middlewares, and why: podkit/settings.py.
     """
 
     def __init__(self, get_response):

@@ -30,7 +30,7 @@ def current():
 
 
 class RequestIdMiddleware:
-    """Outermost: gives the request its id before anything logs, and returns it in `X-Request-ID`."""
+    """Gives the request its id before anything below it logs, and returns it in `X-Request-ID`."""
 
     def __init__(self, get_response):
         self.get_response = get_response

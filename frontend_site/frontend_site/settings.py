@@ -1,26 +1,12 @@
-"""Settings of the frontend service. Every knob is an environment variable with a safe default (README)."""
+"""Settings of the frontend service: podkit's shared settings, and what is the frontend's own (README,
+"Configuration")."""
 
-import secrets
-
-from podkit.conf import allowed_hosts, env_bool, env_float, env_str, stdout_logging
-
-DEBUG = env_bool("DJANGO_DEBUG")
-# Nothing here is signed (no sessions, CSRF, auth or messages), so a key made anew on each start breaks
-# nothing, and an unset variable can never ship a well-known key.
-SECRET_KEY = env_str("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50)
-ALLOWED_HOSTS = allowed_hosts()
+from podkit.conf import env_float, env_str, stdout_logging
+from podkit.settings import *  # noqa: F403 - the settings both services share
 
 INSTALLED_APPS = ["podkit", "frontend"]
-MIDDLEWARE = [
-    "podkit.requestid.RequestIdMiddleware",
-    "podkit.metrics.MetricsMiddleware",
-    "podkit.errors.JsonErrorsMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-]
 ROOT_URLCONF = "frontend_site.urls"
 WSGI_APPLICATION = "frontend_site.wsgi.application"
-DATABASES = {}
-USE_TZ = True
 
 BACKEND_URL = env_str("BACKEND_URL", "http://svc-backend.task-03.svc.cluster.local.:5000").rstrip("/")
 # Bounds each phase (connect, read) of a backend call. Kept well under the probes' timeoutSeconds so a
@@ -36,5 +22,7 @@ GAME_OVER_TIMEOUT = env_float("GAME_OVER_TIMEOUT", 2.0)
 POD_NAME = env_str("POD_NAME", "unknown")
 # /readyz (podkit): ready once this pod holds the backend's code.
 PODKIT_READINESS_CHECKS = ["frontend.backend_client.missing_code"]
+# What `python -m podkit.fault liveness fail` fails: /livez, and /health, the k3s overlay's liveness probe.
+PODKIT_LIVENESS_PATHS = ["/livez", "/health"]
 
 LOGGING = stdout_logging("frontend")

@@ -4,15 +4,13 @@ import django
 import pytest
 from django.conf import settings
 
+from podkit.settings import MIDDLEWARE
+
 if not settings.configured:
     settings.configure(
         ALLOWED_HOSTS=["*"],
         INSTALLED_APPS=["podkit"],
-        MIDDLEWARE=[
-            "podkit.requestid.RequestIdMiddleware",
-            "podkit.metrics.MetricsMiddleware",
-            "podkit.errors.JsonErrorsMiddleware",
-        ],
+        MIDDLEWARE=MIDDLEWARE,
         ROOT_URLCONF="podkit.urls",
         DATABASES={},
     )
