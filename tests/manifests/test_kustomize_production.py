@@ -1,8 +1,6 @@
 """The production overlay: two replicas kept available, rollouts that surge, pods spread over nodes,
-probes that never call another service, and a preStop that drains first, then runs the base's hook."""
+probes that never call another service, and the base's preStop hook, which drains."""
 
-import stat
-import subprocess
 
 import pytest
 
@@ -76,43 +74,8 @@ def test_image__release_pins_registry_digest(production_release, app):
 
 
 @pytest.mark.parametrize("app", APPS)
-def test_prestop__drain_inserted_before_the_base_hook(production, base, app):
-    """The overlay only inserts one element: the base's preStop command follows it unchanged."""
+def test_prestop__is_the_bases(production, base, app):
+    """The overlay leaves the preStop hook alone: the base's hook drains already (podkit.stop)."""
     command = container(production, app)["lifecycle"]["preStop"]["exec"]["command"]
     base_command = base.get("Deployment", app)["spec"]["template"]["spec"]["containers"][0]
-    assert command[:2] + command[3:] == base_command["lifecycle"]["preStop"]["exec"]["command"]
-    assert "python -m podkit.drain on" in command[2]
-
-
-@pytest.fixture
-def stub_bin(tmp_path):
-    """Stub python, curl and sleep that append their name and arguments to one log, in call order."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for name in ("python", "curl", "sleep"):
-        stub = bin_dir / name
-        stub.write_text(f'#!/bin/sh\necho "{name} $*" >> "$STUB_LOG"\nexit ${{STUB_EXIT_{name}:-0}}\n')
-        stub.chmod(stub.stat().st_mode | stat.S_IXUSR)
-    return bin_dir
-
-
-@pytest.mark.parametrize("python_exit", [0, 1], ids=["drained", "drain-failed"])
-@pytest.mark.parametrize("app", APPS)
-def test_prestop__drains_then_runs_the_base_hook(production, stub_bin, tmp_path, app, python_exit):
-    """Run with stubs: the drain comes first, then the base's steps in order, even when the drain fails."""
-    command = container(production, app)["lifecycle"]["preStop"]["exec"]["command"]
-    log = tmp_path / "calls"
-    env = {
-        "PATH": f"{stub_bin}:/usr/bin:/bin",
-        "POD_NAME": "frontend-abc12",
-        "STUB_LOG": str(log),
-        "STUB_EXIT_python": str(python_exit),
-    }
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, result.stderr
-    calls = log.read_text().splitlines()
-    assert calls[0] == "python -m podkit.drain on --reason preStop"
-    assert calls[-1] == "sleep 5"
-    if app == "frontend":
-        assert calls[1].startswith("curl ") and calls[1].endswith("/game-over")
-    assert len(calls) == {"backend": 2, "frontend": 3}[app]
+    assert command == base_command["lifecycle"]["preStop"]["exec"]["command"]

@@ -252,13 +252,3 @@ def test_overlay__never_pulls_the_local_image(overlay, app):
     container = overlay.get("Deployment", app)["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == f"{app}:latest"
     assert container["imagePullPolicy"] == "Never"
-
-
-def test_overlay__uses_patches_only():
-    """The k3s kustomization holds the base and strategic-merge patches (the images keep the base's tag)."""
-    doc = yaml.safe_load((OVERLAY / "kustomization.yaml").read_text())
-    assert set(doc) == {"apiVersion", "kind", "resources", "patches"}
-    assert doc["resources"] == ["../../base"]
-    for patch in doc["patches"]:
-        assert set(patch) == {"path"}, "strategic-merge patch files only"
-        assert (OVERLAY / patch["path"]).is_file()
