@@ -14,6 +14,7 @@ No Django at import: the gunicorn settings and the preStop command use it.
 """
 
 import contextlib
+import re
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from podkit import fault, state
 
 TIMELINE = "stop-timeline"
 PRESTOP = "preStop"  # the drain's reason when the preStop hook set it
+LINE = re.compile(r"\[stop\] \+(\d+\.\d{3}|\?) s (?:worker (\d+): )?(.+)")
 # The container's log is PID 1's stdout. The preStop hook is a process of its own (the kubelet's exec), so
 # it writes there, when PID 1 is this pod's gunicorn (not outside a container).
 CONTAINER_LOG = Path("/proc/1/fd/1")
@@ -39,6 +41,16 @@ def mark(step, log=None):
         since = "+? s"
     (log or sys.stdout).write(f"[stop] {since} {step}\n")
     (log or sys.stdout).flush()
+
+
+def timeline(log):
+    """The stop's steps in a log's text, in order: [(seconds since the first step or None, worker pid or None,
+    step)]; the format's reader, beside its writer (the tests read the pods' logs with it)."""
+    return [
+        (None if m[1] == "?" else float(m[1]), m[2] and int(m[2]), m[3])
+        for m in map(LINE.fullmatch, log.splitlines())
+        if m
+    ]
 
 
 def forget():

@@ -199,7 +199,7 @@ def missing_code():
 
 def post_game_over():
     """Tell the backend this pod is going away (gunicorn's on_exit: the "sigterm" path; the preStop hook's
-    curl is the other). Bounded by GAME_OVER_TIMEOUT; never raises; counted by outcome."""
+    curl is the other). Bounded by GAME_OVER_TIMEOUT; never raises; returns and counts the outcome."""
     url = settings.BACKEND_URL + "/game-over"
     timeout = settings.GAME_OVER_TIMEOUT
     headers = {"X-Pod-Name": settings.POD_NAME, "X-Game-Over-Path": "sigterm"}
@@ -207,8 +207,9 @@ def post_game_over():
         response = session.post(url, headers=headers, timeout=timeout)
     except requests.RequestException as exc:
         logger.warning("game-over not delivered to %s: %s", url, type(exc).__name__)
-        GAME_OVERS.labels("sigterm", "timeout" if isinstance(exc, requests.Timeout) else "unreachable").inc()
-        return False
-    logger.info("game-over delivered to %s: HTTP %s", url, response.status_code)
-    GAME_OVERS.labels("sigterm", "ok" if response.status_code == 200 else "bad_answer").inc()
-    return response.status_code == 200
+        outcome = "timeout" if isinstance(exc, requests.Timeout) else "unreachable"
+    else:
+        logger.info("game-over delivered to %s: HTTP %s", url, response.status_code)
+        outcome = "ok" if response.status_code == 200 else "bad_answer"
+    GAME_OVERS.labels("sigterm", outcome).inc()
+    return outcome

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from podkit import stop
 from testbed.traffic import Load
 
 pytestmark = pytest.mark.e2e
@@ -12,10 +13,12 @@ pytestmark = pytest.mark.e2e
 GAME_OVER_LINE = '"POST /game-over HTTP/1.1"'  # gunicorn's access log, what the course counts
 GAME_OVER_WINDOW = 15.0  # the course looks for the call within 15 s of the deletion
 RESETS_ALLOWED = 1  # tests/integration/test_shutdown.py says why
+PRE_STOP_SLEEP = 5  # s, the base's preStop hooks
 
 
 def test_frontend_deletion__tells_the_backend_game_over_and_exits_0(cluster, record):
-    """Deleting the frontend logs POST /game-over on the backend within 15 s; the frontend exits 0 in time."""
+    """Deleting the frontend logs POST /game-over on the backend within 15 s; the frontend exits 0 in time,
+    its log tells the stop step by step; then the backend's deletion does too."""
     backend, frontend = cluster.apply()
     assert backend.logs().count(GAME_OVER_LINE) == 0, "something called /game-over before the deletion"
 
@@ -35,11 +38,40 @@ def test_frontend_deletion__tells_the_backend_game_over_and_exits_0(cluster, rec
     assert f"Received game-over signal from {frontend.name}" in backend.logs()
     assert termination.exit_code == 0 and not termination.sigkill, termination
     assert termination.total < frontend.plan.grace, termination
+    frontend_steps = stop_steps(frontend, ["game-over sent by on_exit: ok", "exit"])
+    backend_termination = backend.delete()
+    backend_steps = stop_steps(backend, ["exit"])
     record("deletion -> POST /game-over in the backend's log", seen_after)
     record("frontend preStop hook (curl game-over; sleep 5)", termination.pre_stop)
     record("frontend SIGTERM -> exit (gunicorn drain + on_exit)", termination.sigterm_to_exit)
     record("frontend deletion total (preStop start -> exit 0)", termination.total)
     record("backend POST /game-over lines after the deletion", backend.logs().count(GAME_OVER_LINE), "lines")
+    for name, steps, stopped in (
+        ("frontend", frontend_steps, termination),
+        ("backend", backend_steps, backend_termination),
+    ):
+        record(f"{name} stop timeline: preStop started -> exit (its own log)", steps[-1][0])
+        assert steps[-1][0] <= stopped.total < frontend.plan.grace, (steps, stopped)
+
+
+def stop_steps(pod, last):
+    """The stop's timeline in the pod's log (podkit.stop), checked: the preStop hook's steps first, then each
+    worker's SIGTERM, drained queue and last request, then the master's `last` steps, times from 0 on."""
+    steps = stop.timeline(pod.logs())
+    assert [step for _, _, step in steps[:2]] == [
+        "preStop started",
+        "drain set: /readyz answers 503, the Service stops sending new connections",
+    ], steps
+    workers = {pid for _, pid, _ in steps if pid is not None}
+    assert len(workers) == 2, steps
+    for worker in workers:
+        mine = [step.split(" (")[0] for _, pid, step in steps if pid == worker]
+        assert mine == ["SIGTERM received", "accept queue drained", "last in-flight request done"], steps
+    assert [step for _, pid, step in steps[-len(last) :]] == last, steps
+    times = [at for at, _, _ in steps]
+    assert times[0] == 0.0 and None not in times, steps
+    assert max(times[2:]) >= PRE_STOP_SLEEP, "SIGTERM came before the preStop sleep was over"
+    return steps
 
 
 def test_frontend_deletion__under_load_answers_what_came_before_sigterm(cluster, record):

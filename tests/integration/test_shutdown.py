@@ -3,7 +3,6 @@ queued at the stop is served, and under load that never stops every connection i
 connect, but for at most one reset in the instant of the close (podkit/gunicorn.py)."""
 
 import os
-import re
 import signal
 import threading
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from podkit import stop
 from testbed import procfs
 from testbed.processes import ROOT
 from testbed.traffic import Load, get
@@ -58,19 +58,11 @@ def test_sigterm__inflight_request_completes_then_game_over_once(backend, fronte
     assert f"Received game-over signal from {POD_NAME}" in backend.output()
 
 
-STEP = re.compile(r"\[stop\] \+(\d+\.\d{3}) s (?:worker (\d+): )?(.+)")
-
-
-def timeline(server):
-    """[(seconds since the first step, worker pid or None, step)] of the stop's lines in the server's log."""
-    return [(float(m[1]), m[2], m[3]) for m in map(STEP.fullmatch, server.output().splitlines()) if m]
-
-
 def test_sigterm__logs_each_step_of_the_stop_in_order(backend, frontend_for):
     """A request in flight at SIGTERM: each worker logs SIGTERM, its drained queue and its last request
     done, then the master the game-over's outcome and its exit, with times from the first step on."""
     frontend = frontend_for(backend.url)
-    workers = {str(pid) for pid in wait_for_workers(frontend)}
+    workers = wait_for_workers(frontend)
     backend.signal_all(signal.SIGSTOP)  # holds /health's backend call in flight
     in_flight = threading.Thread(target=lambda: requests.get(frontend.url + "/health", timeout=10))
     in_flight.start()
@@ -82,7 +74,7 @@ def test_sigterm__logs_each_step_of_the_stop_in_order(backend, frontend_for):
     in_flight.join()
     assert frontend.process.wait(timeout=GRACEFUL_TIMEOUT + GAME_OVER_TIMEOUT + 5) == 0
 
-    steps = timeline(frontend)
+    steps = stop.timeline(frontend.output())
     for pid in workers:
         mine = [(at, step) for at, who, step in steps if who == pid]
         assert [step.split(" (")[0] for _, step in mine] == [

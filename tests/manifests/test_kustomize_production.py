@@ -1,7 +1,6 @@
 """The production overlay: two replicas kept available, rollouts that surge, pods spread over nodes,
 probes that never call another service, and the base's preStop hook, which drains."""
 
-
 import pytest
 
 APPS = ("backend", "frontend")

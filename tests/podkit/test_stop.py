@@ -3,18 +3,15 @@ runs under real gunicorn in tests/integration/test_shutdown.py, the preStop hook
 
 import io
 import os
-import re
 import subprocess
 import sys
 
 from podkit import fault, stop
 
-LINE = re.compile(r"\[stop\] \+(\d+\.\d{3}) s (.+)")
-
 
 def steps(text):
-    """[(seconds since the first step, step)] of the timeline lines in `text`."""
-    return [(float(m[1]), m[2]) for m in map(LINE.fullmatch, text.splitlines()) if m]
+    """[(seconds since the first step, step)] of the timeline lines in `text`, workers named in the step."""
+    return [(at, f"worker {pid}: {step}" if pid else step) for at, pid, step in stop.timeline(text)]
 
 
 def test_mark__each_step_counts_from_the_first(pod_state, monkeypatch):
@@ -32,6 +29,7 @@ def test_mark__state_out_of_reach_still_logs_the_step(monkeypatch, tmp_path, cap
     monkeypatch.setenv("POD_STATE_DIR", str(tmp_path / "missing"))
     stop.mark("exit")
     assert capsys.readouterr().out == "[stop] +? s exit\n"
+    assert stop.timeline("[stop] +? s exit\n") == [(None, None, "exit")]
 
 
 def test_prestop__logs_the_start_and_drains(pod_state):
