@@ -129,7 +129,7 @@ class DrainingThreadWorker(ThreadWorker):
         except OSError as exc:
             self.log.warning("Accept queue not drained: %s", exc)
             return
-        self.mark(f"accept queue drained ({taken} connections), listener closed")
+        self.mark(f"accept queue drained ({taken} connection{'' if taken == 1 else 's'}), listener closed")
 
     def take(self, client, server):
         """Hand an accepted connection to the thread pool, as gthread's accept() does; 1 if it did."""
