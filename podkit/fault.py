@@ -107,7 +107,7 @@ def current():
     """The switches, for a request: read again only when the file changed (one stat per request)."""
     global _seen
     try:
-        info = os.stat(state.path(SWITCHES))
+        info = os.stat(state.location(SWITCHES))
         seen = (info.st_ino, info.st_mtime_ns, info.st_size)
     except FileNotFoundError:
         seen = None

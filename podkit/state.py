@@ -12,9 +12,16 @@ from pathlib import Path
 from podkit.conf import env_str
 
 
+def location(name):
+    """Where the state `name` lives, as a str: POD_STATE_DIR (default /tmp, the pod's emptyDir) / name.
+
+    A str, not a Path: a request's look at the fault switches comes here, and pathlib costs 5 us a time."""
+    return os.path.join(env_str("POD_STATE_DIR", "/tmp"), name)  # noqa: S108  # nosec B108 - the pod's emptyDir
+
+
 def path(name):
-    """Where the state `name` lives: POD_STATE_DIR (default /tmp, the pod's emptyDir) / name."""
-    return Path(env_str("POD_STATE_DIR", "/tmp")) / name  # noqa: S108  # nosec B108 - the pod's own emptyDir
+    """Where the state `name` lives, as a Path."""
+    return Path(location(name))
 
 
 def read(name):
