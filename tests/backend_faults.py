@@ -31,7 +31,7 @@ def failure_body(path, fault, pod_name):
     if path == "/startup":
         return {"status": "error", "error": f"backend /get-config {why}"}
     if path == "/health":
-        return {"status": "unhealthy", "error": f"Unavailable: backend /ping {why}"}
+        return {"status": "unhealthy", "error": f"backend /ping {why}"}
     if path == "/who-am-i":
         return {"error": f"backend /get-config {why}", "status": 503, "name": pod_name, "code": None}
     raise ValueError(f"{path} does not call the backend")

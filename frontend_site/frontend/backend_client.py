@@ -1,18 +1,21 @@
-"""The frontend's one way to talk to the backend: one session, hard timeouts, clear errors.
+"""The frontend's one way to talk to the backend: one session, one function for every call, clear errors.
 
-Every call is bounded by BACKEND_TIMEOUT per phase and either returns parsed data or raises BackendError
-with a message fit for a probe's log. Nothing here retries: the kubelet re-probes on its own schedule.
-The probes' calls are shared (SharedCall): however many requests come in, a worker has at most one of
-each under way, so a flood of /health or /startup is never a flood of the backend.
+`call` makes every backend call, game-over included: bounded per phase, carrying a request id, counted by
+outcome, and either returning the answer's JSON object or raising BackendError with a message fit for a
+probe's log. Nothing here retries: the kubelet re-probes on its own schedule. The probes' calls are shared
+(SharedCall): however many requests come in, a worker has at most one of each under way, so a flood of
+/health or /startup is never a flood of the backend. The backend's code is held by `code` (BackendCode).
 """
 
 import dataclasses
 import logging
+import os
 import threading
 import time
 
 import requests
 from django.conf import settings
+from health_check.exceptions import ServiceUnavailable
 
 from podkit import requestid, state
 from podkit.metrics import counter, histogram
@@ -21,21 +24,12 @@ logger = logging.getLogger(__name__)
 
 # One session per process, made at import before gunicorn forks; it holds no connection until the first
 # call, so no worker shares another's. The backend closes every connection after its answer (keepalive = 0
-# in its gunicorn.conf.py, for slow-client protection), so each call opens a new one: on a pod network that
+# in its gunicorn settings, for slow-client protection), so each call opens a new one: on a pod network that
 # costs well under a millisecond.
 session = requests.Session()
 # In-cluster calls never go through a proxy: skip reading proxy and netrc settings from the environment
 # on every call.
 session.trust_env = False
-
-# The backend's configuration code, per worker process (workers share no memory). None until fetched or
-# read from the pod's state, where every fetch also leaves it (CODE_STATE) for the pod's other workers.
-_config_code = None
-CODE_STATE = "backend-code"
-# URL -> its GET, prepared once: session.get would merge the session's settings into a new request and
-# parse the URL again on every call, 0.4 of the 1.4 ms of CPU a call costs (bench/README.md).
-_prepared = {}
-
 
 # Outcomes of a call, for the metrics: ok, timeout, unreachable (no connection or it broke), bad_answer.
 CALLS = counter("backend_calls_total", "Calls to the backend, by path and outcome", ["call", "outcome"])
@@ -49,42 +43,53 @@ GAME_OVERS = counter(
 )
 
 
-class BackendError(Exception):
-    """The backend could not give a usable answer; the message says why, `outcome` (for the metrics) how."""
+class BackendError(ServiceUnavailable):
+    """The backend could not give a usable answer; the message says why, `outcome` (for the metrics) how.
+
+    A django-health-check ServiceUnavailable, so the /health check (checks.py) raises it as it comes.
+    """
 
     def __init__(self, message, outcome="bad_answer"):
         super().__init__(message)
         self.outcome = outcome
 
+    def __str__(self):
+        return self.message
 
-def get_json(path):
-    """GET BACKEND_URL + path: the decoded JSON object, or BackendError; each call counted by outcome."""
+
+def call(method, path, timeout=None, headers=None):
+    """`method` BACKEND_URL + path: the answer's JSON object, or BackendError saying why.
+
+    Each phase (connect, read) is bounded by `timeout` (default BACKEND_TIMEOUT); the call carries the
+    X-Request-ID of the request it serves (one of its own outside a request: game-over), and is counted in
+    backend_calls_total and backend_call_duration_seconds by outcome.
+    """
     started = time.perf_counter()
-    outcome = "ok"
     try:
-        return _get_json(path)
+        answer = _send(method, path, settings.BACKEND_TIMEOUT if timeout is None else timeout, headers)
     except BackendError as exc:
-        outcome = exc.outcome
+        _count(path, exc.outcome, started)
         raise
-    finally:
-        CALL_SECONDS.labels(outcome).observe(time.perf_counter() - started)
-        CALLS.labels(path, outcome).inc()
+    _count(path, "ok", started)
+    return answer
 
 
-def _get_json(path):
-    url = settings.BACKEND_URL + path
-    timeout = settings.BACKEND_TIMEOUT
-    prepared = _prepared.get(url)
-    if prepared is None:
-        prepared = _prepared[url] = session.prepare_request(requests.Request("GET", url))
-    # A copy per call: threads never share one. It carries the id of the request it serves.
-    request = prepared.copy()
-    request_id = requestid.current()
-    if request_id is not None:
-        request.headers[requestid.HEADER] = request_id
+def _count(path, outcome, started):
+    CALL_SECONDS.labels(outcome).observe(time.perf_counter() - started)
+    CALLS.labels(path, outcome).inc()
+
+
+def _send(method, path, timeout, headers):
+    headers = {requestid.HEADER: requestid.current() or os.urandom(16).hex(), **(headers or {})}
     try:
         # No redirects: a 3xx is not the answer asked for.
-        response = session.send(request, timeout=(timeout, timeout), allow_redirects=False)
+        response = session.request(
+            method,
+            settings.BACKEND_URL + path,
+            headers=headers,
+            timeout=(timeout, timeout),
+            allow_redirects=False,
+        )
     except requests.Timeout:
         raise BackendError(f"backend {path} timed out after {timeout:g} s", "timeout") from None
     except requests.RequestException as exc:
@@ -92,12 +97,12 @@ def _get_json(path):
     if response.status_code != 200:
         raise BackendError(f"backend {path} answered HTTP {response.status_code}")
     try:
-        data = response.json()
+        answer = response.json()
     except ValueError:
         raise BackendError(f"backend {path} answered something that is not JSON") from None
-    if not isinstance(data, dict):
+    if not isinstance(answer, dict):
         raise BackendError(f"backend {path} answered JSON that is not an object")
-    return data
+    return answer
 
 
 @dataclasses.dataclass
@@ -155,61 +160,81 @@ class SharedCall:
             self._flight = None
 
 
-def _ping():
-    get_json("/ping")
+# /health's backend check: raises BackendError unless the backend's /ping answered 200 with a JSON object
+# in the last HEALTH_REUSE_SECONDS.
+ping = SharedCall(lambda: call("GET", "/ping"), lambda: settings.HEALTH_REUSE_SECONDS)
 
 
-# Raises BackendError unless the backend's /ping answered 200 with JSON in the last HEALTH_REUSE_SECONDS.
-ping = SharedCall(_ping, lambda: settings.HEALTH_REUSE_SECONDS)
+class BackendCode:
+    """The backend's configuration code, held for the pod.
+
+    The pod's state (POD_STATE_DIR) is the truth: a fetch by any worker leaves the code there, where every
+    worker's /readyz and /who-am-i find it. This process keeps a copy of what it read or fetched, so the
+    file is read once per worker, not per request. A newer code another worker fetches later is not seen
+    by a worker that holds a copy; CONFIG_CODE keeps the backend's code one across its restarts.
+    """
+
+    STATE = "backend-code"
+
+    def __init__(self):
+        self._copy = None
+        # Never reused: a refresh gets a fetch that was under way when it asked, or its own.
+        self._fetch = SharedCall(self._fetch_and_keep, lambda: 0.0)
+
+    def held(self):
+        """The code this pod holds, or None; never calls the backend."""
+        if self._copy is None:
+            self._copy = state.read(self.STATE)
+        return self._copy
+
+    def get(self):
+        """The code this pod holds, fetched from the backend when it holds none yet (/who-am-i)."""
+        return self.held() or self.refresh()
+
+    def refresh(self):
+        """The code, fetched from the backend now and kept for the pod (/startup). On BackendError the code
+        held before stays."""
+        return self._fetch()
+
+    def forget(self):
+        """Drop this process's copy: the next look reads the pod's state (a fresh worker; tests)."""
+        self._copy = None
+
+    def _fetch_and_keep(self):
+        fetched = call("GET", "/get-config").get("code")
+        if not isinstance(fetched, str) or not fetched:
+            raise BackendError("backend /get-config answered no code")
+        state.write(self.STATE, fetched)
+        self._copy = fetched
+        return fetched
 
 
-def _fetch_code():
-    code = get_json("/get-config").get("code")
-    if not isinstance(code, str) or not code:
-        raise BackendError("backend /get-config answered no code")
-    state.write(CODE_STATE, code)
-    return code
-
-
-# Never reused: a caller that asks for a refresh gets a call that was under way when it asked, or its own.
-fetch_code = SharedCall(_fetch_code, lambda: 0.0)
-
-
-def config_code(refresh=False):
-    """The backend's configuration code: cached per worker, fetched when refresh is asked or when this pod
-    holds none (no worker has fetched it yet)."""
-    global _config_code
-    if not refresh and _config_code is None:
-        _config_code = state.read(CODE_STATE)
-    if refresh or _config_code is None:
-        _config_code = fetch_code()
-    return _config_code
+code = BackendCode()
 
 
 def missing_code():
     """Readiness (podkit's /readyz): why this pod cannot serve /who-am-i yet, or None once it holds the code.
 
     A pod fact, not a worker's: the kubelet's probe lands on any worker, and a worker without the code in
-    memory reads it from the pod's state on its first /who-am-i. Never calls the backend.
+    memory reads it from the pod's state. Never calls the backend.
     """
-    if _config_code is None and state.read(CODE_STATE) is None:
+    if code.held() is None:
         return "not started: no backend code fetched yet (the startup probe fetches it)"
     return None
 
 
 def post_game_over():
     """Tell the backend this pod is going away (gunicorn's on_exit: the "sigterm" path; the preStop hook's
-    curl is the other). Bounded by GAME_OVER_TIMEOUT; never raises; returns and counts the outcome."""
-    url = settings.BACKEND_URL + "/game-over"
-    timeout = settings.GAME_OVER_TIMEOUT
+    curl is the other). Bounded by GAME_OVER_TIMEOUT per phase; never raises; returns the outcome (`ok`,
+    `timeout`, `unreachable`, `bad_answer`), which the stop's timeline logs, and counts it."""
     headers = {"X-Pod-Name": settings.POD_NAME, "X-Game-Over-Path": "sigterm"}
     try:
-        response = session.post(url, headers=headers, timeout=timeout)
-    except requests.RequestException as exc:
-        logger.warning("game-over not delivered to %s: %s", url, type(exc).__name__)
-        outcome = "timeout" if isinstance(exc, requests.Timeout) else "unreachable"
+        call("POST", "/game-over", settings.GAME_OVER_TIMEOUT, headers)
+    except BackendError as exc:
+        logger.warning("game-over not delivered: %s", exc)
+        outcome = exc.outcome
     else:
-        logger.info("game-over delivered to %s: HTTP %s", url, response.status_code)
-        outcome = "ok" if response.status_code == 200 else "bad_answer"
+        logger.info("game-over delivered to %s", settings.BACKEND_URL)
+        outcome = "ok"
     GAME_OVERS.labels("sigterm", outcome).inc()
     return outcome

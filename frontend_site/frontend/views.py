@@ -3,7 +3,6 @@
 from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.http import require_safe
-from health_check.exceptions import HealthCheckException
 
 from frontend import backend_client
 from frontend.checks import BackendPing
@@ -15,7 +14,7 @@ def startup(request):
     """Startup probe: fetch the backend's configuration (a fetch under way when it asks counts; the kubelet
     retries)."""
     try:
-        code = backend_client.config_code(refresh=True)
+        code = backend_client.code.refresh()
     except backend_client.BackendError as exc:
         return probe_answer("error", error=str(exc))
     return probe_answer("ready", backend_code=code)
@@ -23,9 +22,9 @@ def startup(request):
 
 @require_safe
 def who_am_i(request):
-    """This pod's name (Downward API) and the backend's code, fetched by this worker if it lacks it."""
+    """This pod's name (Downward API) and the backend's code, fetched when the pod holds none yet."""
     try:
-        code = backend_client.config_code()
+        code = backend_client.code.get()
     except backend_client.BackendError as exc:
         return error_response(503, str(exc), name=settings.POD_NAME, code=None)
     return JsonResponse({"name": settings.POD_NAME, "code": code})
@@ -41,6 +40,6 @@ def health(request):
     """
     try:
         BackendPing().run()
-    except HealthCheckException as exc:
+    except backend_client.BackendError as exc:
         return probe_answer("unhealthy", error=str(exc))
     return probe_answer("healthy")

@@ -21,9 +21,8 @@ def backend(settings):
 def no_cached_code(monkeypatch, tmp_path):
     """Each test starts like a fresh worker of a fresh pod: no backend code cached, no backend call to
     share or reuse, an empty pod state."""
-    monkeypatch.setattr(backend_client, "_config_code", None)
+    backend_client.code.forget()
     backend_client.ping.forget()
-    backend_client.fetch_code.forget()
     monkeypatch.setenv("POD_STATE_DIR", str(tmp_path))
 
 

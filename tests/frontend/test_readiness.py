@@ -11,7 +11,7 @@ from .conftest import BACKEND
 
 def fetch_in_another_worker(code):
     """What another worker's /startup leaves behind: the code in the pod's state, none in this worker."""
-    state.write(backend_client.CODE_STATE, code)
+    state.write(backend_client.BackendCode.STATE, code)
 
 
 def test_readyz__unready_before_startup(client, backend):
@@ -76,4 +76,4 @@ def test_startup__leaves_the_code_for_the_other_workers(client, backend):
     fetch_in_another_worker("BACKEND-1111")
     backend.get(f"{BACKEND}/get-config", json={"code": "BACKEND-4242"})
     client.get("/startup")
-    assert state.read(backend_client.CODE_STATE) == "BACKEND-4242"
+    assert state.read(backend_client.BackendCode.STATE) == "BACKEND-4242"
