@@ -9,7 +9,6 @@ probe's log. Nothing here retries: the kubelet re-probes on its own schedule. Th
 
 import dataclasses
 import logging
-import os
 import threading
 import time
 
@@ -80,7 +79,7 @@ def _count(path, outcome, started):
 
 
 def _send(method, path, timeout, headers):
-    headers = {requestid.HEADER: requestid.current() or os.urandom(16).hex(), **(headers or {})}
+    headers = {requestid.HEADER: requestid.current() or requestid.new(), **(headers or {})}
     try:
         # No redirects: a 3xx is not the answer asked for.
         response = session.request(
