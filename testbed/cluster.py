@@ -31,6 +31,7 @@ from .podspec import CLUSTER_DOMAIN, PodPlan, UnsupportedField, selects, service
 from .rollout import Rollout
 
 PROPAGATION_DELAY = 1.0  # s from a pod's change to kube-proxy's rules on a busy node
+ROLLOUT_PROPAGATION_DELAY = 4.0  # s the rollout scenarios emulate: near the preStop sleep, so less fails them
 
 
 class EvictionRefused(RuntimeError):
