@@ -141,7 +141,8 @@ def rollout_under_load(cluster, deployment):
     finally:
         load.stop()
     assert all(stopped), [pod.describe() for pod in old]
-    assert broken_rules(rollout) == [], (broken_rules(rollout), rollout.events)
+    moves = [(f"+{at - rollout.started_at:.2f} s", what, p and p.name) for at, what, p in rollout.events]
+    assert broken_rules(rollout) == [], (broken_rules(rollout), moves)
     new = cluster.live_pods(deployment)
     assert len(new) == new[0].plan.replicas and not {p.name for p in old} & {p.name for p in new}
     return rollout, tally(cluster, load, code), new
