@@ -217,10 +217,12 @@ def clock(wall_start: float, t: float, decimals: int = 0) -> str:
     return text[: 9 + decimals] if decimals else text[:8]
 
 
-def format_second(label: str, second: Tally) -> str:
-    """One line a second: `12:00:07  4 answered: frontend-x 4 | 6 failed: connection reset 6 | p50 ...`."""
+def format_second(label: str, second: Tally, span: float = 1.0) -> str:
+    """One line a second: `12:00:07  4 answered: frontend-x 4 | 6 failed: connection reset 6 | p50 ...`;
+    the last line, cut short by Ctrl-C, says how short."""
     answered, failed = counted("answered", second.answered), counted("failed", second.failed)
-    return f"{label}  {answered} | {failed} | p50 {milliseconds(second.p50)}, p99 {milliseconds(second.p99)}"
+    line = f"{label}  {answered} | {failed} | p50 {milliseconds(second.p50)}, p99 {milliseconds(second.p99)}"
+    return line + (f" (the last {span:.1f} s)" if span < 1.0 else "")
 
 
 def format_progress(url: str, waited: float, sent: int, last: Outcome | None) -> str:
@@ -370,7 +372,9 @@ class Watcher:
         if self.tty and not self._progress_shown:
             print(file=self.out)  # past the ^C the terminal echoed
         if second and (answered or any(o.pod is not None for o in second)):
-            self._line(format_second(clock(self.wall_start, stopped), tally(second)))
+            self._line(
+                format_second(clock(self.wall_start, stopped), tally(second), stopped - next_line + 1.0)
+            )
         summary = summarise(outcomes, sent, started, stopped)
         for line in format_summary(self.url, summary, self.wall_start):
             self._line(line)

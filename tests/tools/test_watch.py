@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from testbed.net import free_port
 from tools import watch
 from tools.watch import Outcome
 
@@ -163,13 +164,16 @@ def test_summarise__counts_every_call_sent_and_the_ones_still_in_flight():
 
 
 def test_format_second__one_line_with_pods_failures_and_latency():
-    """`<time>  N answered: pod n | N failed: kind n | p50 .., p99 ..`."""
+    """`<time>  N answered: pod n | N failed: kind n | p50 .., p99 ..`, and how short the last one was."""
     assert watch.format_second("12:00:07", watch.tally(RECORDED[:4])) == (
         f"12:00:07  2 answered: {POD_A} 2 | 2 failed: connection reset 1, connection refused 1 "
         "| p50 3.0 ms, p99 4.0 ms"
     )
     assert watch.format_second("12:00:08", watch.tally([])) == (
         "12:00:08  0 answered | 0 failed | p50 -, p99 -"
+    )
+    assert watch.format_second("12:00:08", watch.tally(RECORDED[-1:]), span=0.34) == (
+        f"12:00:08  1 answered: {POD_B} 1 | 0 failed | p50 2.0 ms, p99 2.0 ms (the last 0.3 s)"
     )
 
 
@@ -301,12 +305,6 @@ def listener():
     sock.close()
 
 
-def closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_call__an_answer_names_the_pod_and_carries_a_numbered_request_id(serve):
     """A real GET: the pod it names, its latency, and X-Request-ID watch-<run>-<n>."""
     server = serve()
@@ -328,7 +326,7 @@ def test_call__an_error_status_is_a_failure_with_its_text(serve):
 
 def test_call__nothing_listening_is_connection_refused():
     """A port with no listener: "connection refused"."""
-    outcome = watch.Watcher(f"http://127.0.0.1:{closed_port()}", 10, 1.0, io.StringIO()).call(0)
+    outcome = watch.Watcher(f"http://127.0.0.1:{free_port()}", 10, 1.0, io.StringIO()).call(0)
     assert outcome.failure == watch.REFUSED
 
 
@@ -382,7 +380,7 @@ def test_main__waits_with_a_progress_line_and_exits_1_when_nothing_answered():
     """Nothing listening: progress lines (one per second, not a terminal), no second lines, exit 1."""
     out, stop = io.StringIO(), threading.Event()
     threading.Timer(1.5, stop.set).start()
-    assert watch.main([f"http://127.0.0.1:{closed_port()}", "--rate", "5"], stop=stop, out=out) == 1
+    assert watch.main([f"http://127.0.0.1:{free_port()}", "--rate", "5"], stop=stop, out=out) == 1
     text = out.getvalue()
     assert re.search(
         r"waiting for http://127\.0\.0\.1:\d+/who-am-i to answer: 1 s, \d+ calls, last: connection refused",
