@@ -85,6 +85,9 @@ usage: ./manage.sh VERB
   import     import the built images into k3s's containerd (as docker.io/library/NAME:latest)
   deploy     kubectl apply -k kustomize/overlays/k3s, then wait for both rollouts
   verify     grade the live cluster the way the course does (score table; non-zero below full marks)
+  watch      [URL] [--rate N] [--timeout S]: call the frontend's /who-am-i 10 times a second (default
+             http://127.0.0.1:30080, the NodePort) and print a line a second: answers by pod, failures
+             by kind, p50/p99; Ctrl-C prints a summary (needs only python3; --help for more)
   logs       follow the logs of both pods
   undeploy   delete everything the overlay created
   help       this text
@@ -239,6 +242,9 @@ cmd_deploy() {
 
 cmd_verify() { python3 "$ROOT/tools/verify.py" --namespace "$NAMESPACE" "$@"; }
 
+# exec: Ctrl-C reaches watch alone, which prints its summary and exits.
+cmd_watch() { exec python3 "$ROOT/tools/watch.py" "$@"; }
+
 cmd_logs() {
     kubectl -n "$NAMESPACE" logs -f --prefix --all-containers --max-log-requests 4 \
         -l 'app in (backend,frontend)'
@@ -249,7 +255,9 @@ cmd_undeploy() { kubectl delete -k "$OVERLAY" --ignore-not-found; }
 verb=${1:-help}
 shift || true
 case "$verb" in
-    dev | serve | test | lint | bench | build | import | deploy | verify | logs | undeploy | help) "cmd_$verb" "$@" ;;
+    dev | serve | test | lint | bench | build | import | deploy | verify | watch | logs | undeploy | help)
+        "cmd_$verb" "$@"
+        ;;
     -h | --help) cmd_help ;;
     *) cmd_help >&2; die "unknown verb: $verb" ;;
 esac
