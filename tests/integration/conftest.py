@@ -1,12 +1,23 @@
 """Fixtures that start real gunicorn processes of both services; nothing in them is mocked."""
 
+import json
+import os
+import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 
 from testbed.processes import Gunicorn
+from testbed.traffic import PROBE_USER_AGENT
 
 POD_NAME = "frontend-5d9c7b6f4-x8k2p"
+WORKERS = 2  # the pods' default; a test that says "every worker" hears from both
+# How long to keep asking until two workers have answered: the kernel may hand a whole batch to one.
+SPREAD_DEADLINE = 30.0
+KUBELET = {"User-Agent": PROBE_USER_AGENT}  # a request as the kubelet's prober sends it
 
 
 def wait_for_workers(server, count=2, timeout=20.0):
@@ -53,3 +64,38 @@ def frontend_for(start):
         return start("frontend", ready_path="/listening", BACKEND_URL=backend_url, POD_NAME=POD_NAME, **env)
 
     return _frontend_for
+
+
+def get_many(url, count=40, parallel=8, headers=None):
+    """`count` GETs, `parallel` at a time, each on a new connection (so the kernel spreads them)."""
+    with ThreadPoolExecutor(parallel) as pool:
+        return list(pool.map(lambda _: requests.get(url, headers=headers, timeout=5), range(count)))
+
+
+def get_from_workers(server, path, workers=WORKERS, headers=None):
+    """Batches of GETs of `path` until `workers` workers have answered them; every answer."""
+    responses = []
+    seen_from = len(server.output())
+    deadline = time.monotonic() + SPREAD_DEADLINE
+    while True:
+        responses += get_many(server.url + path, headers=headers)
+        new_lines = server.output()[seen_from:].splitlines()
+        if len({line.split()[0] for line in new_lines if f'"GET {path} HTTP/1.1"' in line}) >= workers:
+            return responses
+        assert time.monotonic() < deadline, f"{path} reached fewer than {workers} workers"
+
+
+def statuses(responses):
+    """The (HTTP status, "status" word) pairs among JSON answers."""
+    return {(r.status_code, r.json()["status"]) for r in responses}
+
+
+def fault(server, *args):
+    """`python -m podkit.fault ARGS` in a process of its own, as `kubectl exec` runs it: what it printed
+    (what is on, and the probe hits)."""
+    env = {**os.environ, "POD_STATE_DIR": server.env["POD_STATE_DIR"]}
+    result = subprocess.run(
+        [sys.executable, "-m", "podkit.fault", *args], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

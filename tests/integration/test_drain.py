@@ -2,56 +2,12 @@
 `kubectl exec` set it, `python -m podkit.fault readiness fail`) reaches every worker at once, and only
 /readyz changes."""
 
-import json
-import os
-import subprocess
-import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 import requests
 
-from .conftest import POD_NAME
+from .conftest import POD_NAME, WORKERS, fault, get_from_workers, get_many, statuses
 
 pytestmark = pytest.mark.integration
-
-WORKERS = 2  # the pods' default; each test below hears from both
-# How long to keep asking until two workers have answered: the kernel may hand a whole batch to one.
-SPREAD_DEADLINE = 30.0
-
-
-def get_many(url, count=40, parallel=8):
-    """`count` GETs, `parallel` at a time, each on a new connection (so the kernel spreads them)."""
-    with ThreadPoolExecutor(parallel) as pool:
-        return list(pool.map(lambda _: requests.get(url, timeout=5), range(count)))
-
-
-def get_from_workers(server, path, workers=WORKERS):
-    """Batches of GETs of `path` until `workers` workers have answered them; every answer."""
-    responses = []
-    seen_from = len(server.output())
-    deadline = time.monotonic() + SPREAD_DEADLINE
-    while True:
-        responses += get_many(server.url + path)
-        new_lines = server.output()[seen_from:].splitlines()
-        if len({line.split()[0] for line in new_lines if f'"GET {path} HTTP/1.1"' in line}) >= workers:
-            return responses
-        assert time.monotonic() < deadline, f"{path} reached fewer than {workers} workers"
-
-
-def fault(server, *args):
-    """`python -m podkit.fault ARGS` in a process of its own, as `kubectl exec` runs it; what is on."""
-    env = {**os.environ, "POD_STATE_DIR": server.env["POD_STATE_DIR"]}
-    result = subprocess.run(
-        [sys.executable, "-m", "podkit.fault", *args], env=env, capture_output=True, text=True, timeout=30
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)["on"]
-
-
-def statuses(responses):
-    return {(r.status_code, r.json()["status"]) for r in responses}
 
 
 @pytest.mark.parametrize(("service", "path"), [("backend", "/get-config"), ("frontend", "/who-am-i")])
@@ -64,12 +20,12 @@ def test_drain__every_worker_503_draining_other_endpoints_serve(start, service, 
         assert requests.get(server.url + "/startup", timeout=5).status_code == 200
     assert statuses(get_many(server.url + "/readyz")) == {(200, "ready")}
 
-    assert "readiness" in fault(server, "readiness", "fail")
+    assert "readiness" in fault(server, "readiness", "fail")["on"]
     assert statuses(get_from_workers(server, "/readyz")) == {(503, "draining")}
     assert {r.status_code for r in get_from_workers(server, path)} == {200}
     assert requests.get(server.url + "/livez", timeout=5).status_code == 200
 
-    assert fault(server, "off", "readiness") == {}
+    assert fault(server, "off", "readiness")["on"] == {}
     assert statuses(get_many(server.url + "/readyz")) == {(200, "ready")}
 
 
