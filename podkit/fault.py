@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 
 from podkit import state
@@ -66,6 +67,7 @@ class Switches:
 
 NONE = Switches({})
 _seen = (None, NONE)  # (what os.stat said of the file, what it held), for current()
+_reading = threading.Lock()
 
 
 def load(text):
@@ -77,8 +79,10 @@ def load(text):
     for kind, setting in data.items():
         if not isinstance(setting, dict):
             raise ValueError(f"{kind} is not a map")
-    if "slow" in data:
-        float(data["slow"]["seconds"])
+        if not isinstance(setting.get("since", 0), int | float):
+            raise ValueError(f"{kind} since is not a time")
+    if "slow" in data and not float(data["slow"]["seconds"]) > 0:  # time.sleep refuses NaN and less than 0
+        raise ValueError("slow seconds is not more than 0")
     remaining = data.get("liveness", {}).get("next")
     if remaining is not None and not isinstance(remaining, int):
         raise ValueError("liveness next is not a number")
@@ -112,7 +116,9 @@ def current():
     except FileNotFoundError:
         seen = None
     if seen != _seen[0]:
-        _seen = (seen, read() if seen is not None else NONE)
+        with _reading:  # one thread of the worker reads it (and logs a corrupt one), the others wait
+            if seen != _seen[0]:
+                _seen = (seen, read() if seen is not None else NONE)
     return _seen[1]
 
 
@@ -147,11 +153,20 @@ def readiness_reason():
 
 
 def probe_hits():
+    """The kept probe hits, oldest first: none when there is no file, or a corrupt one (with a log line; the
+    next hit replaces it)."""
     try:
         hits = json.loads(state.path(HITS).read_text())
-    except (FileNotFoundError, ValueError):
+    except FileNotFoundError:
         return []
-    return hits if isinstance(hits, list) else []
+    except ValueError:
+        hits = None
+    if isinstance(hits, list) and all(
+        isinstance(hit, dict) and isinstance(hit.get("at"), int | float) for hit in hits
+    ):
+        return hits
+    logger.warning("probe hits ignored: %s is corrupt; the next probe hit replaces it", state.path(HITS))
+    return []
 
 
 def liveness_fails(from_kubelet):
