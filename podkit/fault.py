@@ -7,9 +7,11 @@
     kubectl -n task-03 exec <pod> -- python -m podkit.fault status
 
 - liveness fail: the liveness endpoints (PODKIT_LIVENESS_PATHS: /livez, and the k3s overlay's liveness
-  probe) answer 503 "fault"; with --next N, until N of those answers went to the kubelet's probes.
-- readiness fail: /readyz answers 503 "draining", so the Service stops sending this pod new connections
-  while every other endpoint still serves. The preStop hook sets it too (podkit.stop), reason "preStop".
+  probe) answer 503 "fault"; with --next N, until N of those answers went to the kubelet's probes (in the
+  k3s overlay, whose readiness probe is /health too, the readiness probes spend some of the N).
+- readiness fail: /readyz answers 503 "draining", so where readiness probes /readyz (the production
+  overlay) the Service stops sending this pod new connections while every other endpoint still serves.
+  The preStop hook sets it too (podkit.stop), reason "preStop".
 - slow: every request but the kubelet's probes waits SECONDS (at most MAX_SLOW) before it is served, so a
   request is still in flight when the pod is deleted; the probes are spared, so the pod stays Ready.
 - status: what is on, and the last PROBE_HITS answers the kubelet's probes got (time, path, status).
@@ -36,6 +38,7 @@ HITS = "probe-hits.json"
 LOCK = "faults.lock"
 MAX_SLOW = 10.0  # s: under the frontend's graceful_timeout (15 s), so a slow request still ends in a stop
 PROBE_HITS = 20
+BY_HAND = "set by hand"  # the drain's reason when a person set it
 KUBE_PROBE = "kube-probe/"  # how the kubelet's prober starts its User-Agent
 KINDS = ("liveness", "readiness", "slow")
 
@@ -142,7 +145,7 @@ def switch_on(kind, **settings):
 
 def switch_off(*kinds):
     with locked():
-        data = read().data
+        data = read().data if set(kinds) != set(KINDS) else {}  # all off: a corrupt file is not even read
         write({kind: setting for kind, setting in data.items() if kind not in kinds})
 
 
@@ -246,22 +249,30 @@ def from_kubelet(request):
 # ---- the command ---------------------------------------------------------------------------------------
 
 
-def status():
-    """What is on, and the probe hits, for a person: times as UTC ISO 8601."""
+def status(hits=True):
+    """What is on, and (`hits`) the probe hits, for a person: times as UTC ISO 8601."""
 
     def when(seconds):
         return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1000):03d}Z"
 
     switches = read().data
     on = {kind: {**setting, "since": when(setting.get("since", 0))} for kind, setting in switches.items()}
-    hits = [{**hit, "at": when(hit["at"])} for hit in probe_hits()]
-    return {"on": on, "probe_hits": hits}
+    if not hits:
+        return {"on": on}
+    return {"on": on, "probe_hits": [{**hit, "at": when(hit["at"])} for hit in probe_hits()]}
+
+
+def as_text(shown):
+    """JSON for a person to read: indented, and each probe hit on one line, so the hits read as a table."""
+    text = json.dumps({**shown, "probe_hits": []} if "probe_hits" in shown else shown, indent=2)
+    hits = ",\n".join(f"    {json.dumps(hit)}" for hit in shown.get("probe_hits", ()))
+    return text.replace('"probe_hits": []', f'"probe_hits": [\n{hits}\n  ]') if hits else text
 
 
 def seconds(text):
     value = float(text)
     if not 0 < value <= MAX_SLOW:
-        raise argparse.ArgumentTypeError(f"SECONDS must be more than 0 and at most {MAX_SLOW:g}")
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_SLOW:g}")
     return value
 
 
@@ -275,31 +286,40 @@ def count(text):
 def parser():
     top = argparse.ArgumentParser(prog="python -m podkit.fault", description=__doc__.split("\n\n")[0])
     verbs = top.add_subparsers(dest="verb", required=True, metavar="{liveness,readiness,slow,off,status}")
-    liveness = verbs.add_parser("liveness", help="the liveness endpoints answer 503")
-    liveness.add_argument("action", choices=["fail"])
-    liveness.add_argument("--next", type=count, metavar="N", help="only the next N kubelet probes")
-    readiness = verbs.add_parser("readiness", help="/readyz answers 503 draining: out of the Service")
-    readiness.add_argument("action", choices=["fail"])
-    readiness.add_argument("--reason", default="switched off by hand", help="what /readyz says")
+    liveness = verbs.add_parser("liveness", help="the liveness endpoints answer 503: restarted")
+    liveness.add_argument("action", choices=["fail"], metavar="fail")
+    liveness.add_argument(
+        "--next",
+        type=count,
+        metavar="N",
+        help="only until N kubelet probes of a liveness endpoint have failed; a readiness probe of the same "
+        "path (the k3s overlay's /health) counts too",
+    )
+    readiness = verbs.add_parser(
+        "readiness", help="/readyz answers 503 draining: out of the Service where readiness probes /readyz"
+    )
+    readiness.add_argument("action", choices=["fail"], metavar="fail")
+    readiness.add_argument("--reason", default=BY_HAND, help=f"what /readyz says (default: {BY_HAND})")
     slow = verbs.add_parser("slow", help=f"every request but the probes waits SECONDS (at most {MAX_SLOW:g})")
     slow.add_argument("seconds", type=seconds, metavar="SECONDS")
     off = verbs.add_parser("off", help="switch one kind off, or every one")
     off.add_argument("kind", nargs="?", choices=KINDS)
-    verbs.add_parser("status", help="what is on, and the last probe hits")
+    verbs.add_parser("status", help="what is on, and the kubelet's last probe hits")
     return top
 
 
 def main(argv=None):
+    """Switch, then print what is on (`status`: and the probe hits)."""
     args = parser().parse_args(argv)
     if args.verb == "liveness":
-        switch_on("liveness", next=args.next)
+        switch_on("liveness", **({"next": args.next} if args.next else {}))
     elif args.verb == "readiness":
         switch_on("readiness", reason=args.reason)
     elif args.verb == "slow":
         switch_on("slow", seconds=args.seconds)
     elif args.verb == "off":
         switch_off(*([args.kind] if args.kind else KINDS))
-    print(json.dumps(status(), indent=2))
+    print(as_text(status(hits=args.verb == "status")))
     return 0
 
 

@@ -51,7 +51,7 @@ def test_cli__each_switch_on_then_off(pod_state):
 def test_cli__readiness_fail_is_the_drain(pod_state):
     """readiness fail sets the reason /readyz and pod_draining read; off readiness clears it."""
     run_cli("readiness", "fail", state_dir=pod_state)
-    assert fault.readiness_reason() == "switched off by hand"
+    assert fault.readiness_reason() == fault.BY_HAND
     run_cli("off", "readiness", state_dir=pod_state)
     assert fault.readiness_reason() is None
 
@@ -60,7 +60,7 @@ def test_cli__readiness_fail_is_the_drain(pod_state):
     ("args", "says"),
     [
         (["livenes", "fail"], "invalid choice"),
-        (["liveness"], "required: action"),
+        (["liveness"], "required: fail"),
         (["liveness", "fail", "--next", "0"], "N must be 1 or more"),
         (["liveness", "fail", "--next", "x"], "invalid count value"),
         (["slow", "11"], "at most 10"),
@@ -88,6 +88,45 @@ def test_read__corrupt_file_is_off_with_a_log_line(pod_state, caplog):
     assert fault.read().data == {}
     fault.switch_off()
     assert json.loads((pod_state / fault.SWITCHES).read_text()) == {}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"slow": {"seconds": NaN}}',
+        '{"slow": {"seconds": -1}}',
+        '{"readiness": {"reason": "x", "since": "noon"}}',
+    ],
+)
+def test_read__values_a_request_or_status_cannot_use_are_corrupt(pod_state, text):
+    """slow NaN or below 0 (time.sleep refuses both) and a since that is not a time are all off."""
+    (pod_state / fault.SWITCHES).write_text(text)
+    assert fault.read().data == {}
+    assert run_cli("status", state_dir=pod_state)[0]["on"] == {}
+
+
+def test_cli__status_lists_each_probe_hit_on_one_line_a_switch_only_what_is_on(pod_state):
+    """status: valid JSON whose probe hits read as a table, one line each; a switch prints what is on."""
+    fault.record_probe_hit("/livez", 200, "alive", 0.001)
+    fault.record_probe_hit("/readyz", 503, "draining", 0.002)
+    env = {**os.environ, "POD_STATE_DIR": str(pod_state)}
+    text = subprocess.run(
+        [sys.executable, "-m", "podkit.fault", "status"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert [line.strip().startswith('{"at": ') for line in text.splitlines()].count(True) == 2
+    assert [hit["path"] for hit in json.loads(text)["probe_hits"]] == ["/livez", "/readyz"]
+    assert run_cli("slow", "1", state_dir=pod_state)[0].keys() == {"on"}
+
+
+def test_probe_hits__a_corrupt_file_is_none_with_a_log_line_and_the_next_hit_replaces_it(pod_state, caplog):
+    """A hits file that is not a list of hits: status shows none and says so; the next hit starts afresh."""
+    (pod_state / fault.HITS).write_text('[1, {"at": "noon"}]')
+    with caplog.at_level(logging.WARNING, logger="podkit.fault"):
+        assert fault.probe_hits() == []
+    assert "is corrupt" in caplog.text
+    assert run_cli("status", state_dir=pod_state)[0]["probe_hits"] == []
+    fault.record_probe_hit("/livez", 200, "alive", 0.001)
+    assert [hit["path"] for hit in fault.probe_hits()] == ["/livez"]
 
 
 def test_current__sees_a_change_made_by_another_process(pod_state):
