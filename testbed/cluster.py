@@ -299,7 +299,7 @@ class Cluster:
         for container_port, host_port in pod.host_ports.items():
             run += ["--publish", f"127.0.0.1:{host_port}:{container_port}"]
         run += plan.security_args(self._image_user(plan.image))
-        run += plan.volume_args()
+        run += plan.volume_args(pod.empty_dirs)
         run += plan.resource_args()
         for key, value in env.items():
             run += ["--env", f"{key}={value}"]

@@ -98,6 +98,7 @@ class Pod:
         self.deleting = False
         self.deleted_at = None
         self.restart_on_exit = True
+        self.empty_dirs = {}  # emptyDir volume name -> its directory on the node, made by start()
         self.container = None  # name of the current container
         self.attempt = -1
         self.running = False
@@ -113,6 +114,10 @@ class Pod:
     def start(self):
         """Start the container (errors raise here), then the kubelet's threads for this pod."""
         self.created_at = time.monotonic()
+        volumes = pm.pod_volumes(self.cluster.session, self.downward.uid)
+        self.empty_dirs = {
+            name: pm.make_empty_dir(volumes / name, size) for name, size in self.plan.empty_dirs().items()
+        }
         self._start_container()
         self._spawn(self._sync_loop_or_fail, "sync")
         for probe in self.plan.probes.values():
@@ -219,13 +224,14 @@ class Pod:
         return "\n".join(lines)
 
     def remove(self):
-        """Teardown: stop the kubelet threads and force-remove every container of this pod."""
+        """Teardown: stop the kubelet threads, force-remove every container of this pod and its emptyDirs."""
         self.gone.set()
         self._queue.put(("shutdown",))
         for trigger in self._triggers.values():
             trigger.set()
         for attempt in range(self.attempt + 1):
             pm.podman("rm", "--force", "--time", "0", self._container_name(attempt), check=False)
+        pm.remove_empty_dirs(pm.pod_volumes(self.cluster.session, self.downward.uid))
         for thread in self._threads:
             thread.join(timeout=15)
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+from pathlib import Path
 
 PODMAN = ("podman", "--runtime", "runc")
 RLIMITS = ("--ulimit", "nofile=16384:16384", "--ulimit", "nproc=4096:4096")
@@ -18,6 +19,9 @@ RLIMITS = ("--ulimit", "nofile=16384:16384", "--ulimit", "nproc=4096:4096")
 # and a later session can tell what a crashed one left behind (its owner process is gone).
 SESSION_LABEL = "io.task03.e2e.session"
 OWNER_LABEL = "io.task03.e2e.owner-pid"
+# The pods' emptyDir volumes on the node, as the kubelet keeps them under /var/lib/kubelet/pods/<uid>/volumes:
+# <session>-<owner pid>/<pod uid>/<volume>, each a tmpfs.
+EMPTY_DIRS = Path("/run/task03-e2e")
 
 
 class PodmanError(RuntimeError):
@@ -95,9 +99,30 @@ def signal_every_process(container, signum):
             os.kill(pid, signum)
 
 
+def pod_volumes(session, pod_uid):
+    """Where a pod's emptyDir volumes live on the node."""
+    return EMPTY_DIRS / f"{session}-{os.getpid()}" / pod_uid
+
+
+def make_empty_dir(directory, size):
+    """An emptyDir on the node: a tmpfs (of `size` bytes, if given) that every container of the pod mounts,
+    so what it holds outlives a container restart, and goes with the pod (remove_empty_dirs)."""
+    directory.mkdir(parents=True)
+    options = ",".join(["mode=0777", *([f"size={size}"] if size else [])])
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)], check=True, timeout=30)
+    return directory
+
+
+def remove_empty_dirs(directory):
+    """Unmount every emptyDir under `directory` (a pod's, or a session's) and remove the directory."""
+    for mounted in sorted((m for m in directory.glob("**/*") if m.is_mount()), reverse=True):
+        subprocess.run(["umount", "--lazy", str(mounted)], check=False, timeout=30)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
 def remove_leftovers(session=None):
-    """Remove the containers, networks and volumes of `session`; with None, those of e2e runs whose process
-    is gone."""
+    """Remove the containers, networks, volumes and emptyDirs of `session`; with None, those of e2e runs
+    whose process is gone."""
     selector = f"label={SESSION_LABEL}" + (f"={session}" if session else "")
     containers = json.loads(podman("ps", "--all", "--filter", selector, "--format", "json").stdout or "[]")
     networks = json.loads(podman("network", "ls", "--filter", selector, "--format", "json").stdout or "[]")
@@ -111,6 +136,9 @@ def remove_leftovers(session=None):
     for item in volumes:
         if session is not None or not _owner_alive(item.get("Labels") or {}):
             podman("volume", "rm", "--force", item["Name"], check=False)
+    for directory in EMPTY_DIRS.glob(f"{session}-*" if session else "*"):
+        if session is not None or not _owner_alive({OWNER_LABEL: directory.name.rsplit("-", 1)[-1]}):
+            remove_empty_dirs(directory)
 
 
 def _owner_alive(item_labels):

@@ -540,18 +540,27 @@ class PodPlan:
             args += ["--security-opt", "no-new-privileges"]
         return args
 
-    def volume_args(self):
-        return list(self.mounts)
+    def empty_dirs(self):
+        """{volume name: sizeLimit in bytes or None} of the emptyDir volumes the container mounts."""
+        return {name: volume["size"] for name, volume in self.volumes.items() if "size" in volume}
+
+    def volume_args(self, empty_dirs=None):
+        """The container's mounts; `empty_dirs` maps each emptyDir volume to the pod's directory for it on the
+        node (Pod.start makes them), bind-mounted as the kubelet does."""
+        args = []
+        for mount, volume in self.mounts:
+            source = volume["host_path"] if "host_path" in volume else (empty_dirs or {})[mount["name"]]
+            args += ["--volume", f"{source}:{mount['mountPath']}:{'ro' if mount.get('readOnly') else 'rw'}"]
+        return args
 
     def _mounts(self):
-        """emptyDir volumes as tmpfs mounts; a hostPath directory as a read-only bind mount.
+        """(volumeMount, volume) of each mount: an emptyDir, or a hostPath directory mounted read-only.
 
-        Approximations, both harmless for these services (they keep nothing on disk): the tmpfs is made anew
-        when the container restarts (an emptyDir outlives container restarts), and fsGroup adds the
-        supplementary group without chgrp-ing the mount (it is mode 0777 either way). A disk emptyDir's
-        sizeLimit is enforced by eviction, not by the filesystem; it becomes a tmpfs of that size here.
+        Approximation, harmless for these services: fsGroup adds the supplementary group without chgrp-ing
+        an emptyDir (it is mode 0777 either way). A disk emptyDir's sizeLimit is enforced by eviction, not by
+        the filesystem; it becomes a tmpfs of that size here, as a memory one is.
         """
-        args = []
+        mounts = []
         for mount in self.container.get("volumeMounts", []):
             where = f"{self.where}.volumeMounts[{mount['name']}]"
             check_fields(mount, {"name", "mountPath", "readOnly"}, where)
@@ -559,10 +568,5 @@ class PodPlan:
             require(volume is not None, where, "no volume of that name")
             if "host_path" in volume:
                 require(mount.get("readOnly") is True, where, "hostPath volumes are mounted readOnly only")
-                args += ["--volume", f"{volume['host_path']}:{mount['mountPath']}:ro"]
-                continue
-            options = ["ro" if mount.get("readOnly") else "rw", "exec", "mode=0777"]
-            if volume["size"]:
-                options.append(f"size={volume['size']}")
-            args += ["--tmpfs", f"{mount['mountPath']}:{','.join(options)}"]
-        return args
+            mounts.append((mount, volume))
+        return mounts

@@ -27,7 +27,8 @@ def test_bare_deployment__frontend_pod_serving_the_bare_app(manifests):
     original = manifests.pod_plan("frontend")
     assert (plan.image, plan.probes, plan.security) == (original.image, original.probes, original.security)
     assert plan.resource_args() == original.resource_args()
-    assert ["--volume", f"{stacks.ROOT / 'bench'}:/opt/bench:ro"] == plan.volume_args()[-2:]
+    empty_dirs = dict.fromkeys(plan.empty_dirs(), "/node/empty-dir")
+    assert ["--volume", f"{stacks.ROOT / 'bench'}:/opt/bench:ro"] == plan.volume_args(empty_dirs)[-2:]
     assert plan.container["args"][-3:] == ["--pythonpath", "/opt/bench", "bare_wsgi:application"]
     assert manifests.services_selecting(plan.namespace, plan.labels) == []
     assert manifests.get("Deployment", "frontend") == frontend  # the overlay's own object is untouched
