@@ -9,8 +9,10 @@ NAMESPACE=task-03
 OVERLAY="$ROOT/kustomize/overlays/k3s"
 # Debian packages the tests need: podman runs the images as the kubelet would, wrk drives the benchmark,
 # containerd (with ctr) stands in for k3s's containerd when the tests import the images, prometheus (with
-# promtool) scrapes the pods and checks the services' metrics.
-TEST_PACKAGES=(podman runc debootstrap netavark aardvark-dns iptables ca-certificates wrk containerd prometheus)
+# promtool) scrapes the pods and checks the services' metrics, chromium is the real browser the live page's
+# tests open it in (Playwright drives Debian's build: no browser is ever downloaded).
+TEST_PACKAGES=(podman runc debootstrap netavark aardvark-dns iptables ca-certificates wrk containerd prometheus
+    chromium)
 # The images `build` makes; the Deployments run backend:latest and frontend:latest with imagePullPolicy: Never.
 IMAGES=(backend frontend)
 
@@ -111,7 +113,7 @@ run_pair() {
     fi
     cat >&2 <<EOF
 ==> backend:  http://127.0.0.1:5000/get-config  /ping  POST /game-over
-==> frontend: http://127.0.0.1:8080/startup  /who-am-i  /health
+==> frontend: http://127.0.0.1:8080/startup  /who-am-i  /health, and / (the live page, in a browser)
 ==> Ctrl-C stops both$([[ $kind == serve ]] && echo "; kill -TERM ${pids[1]} shows the frontend's graceful shutdown")
 EOF
     wait
