@@ -69,6 +69,8 @@ class LivePage:
         self.page = browser.new_page(viewport={"width": width, "height": height})
         self.errors = []  # uncaught exceptions of the page's script
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.network_changes = 0  # calls chromium itself failed (below)
+        self.page.on("requestfailed", self._count_network_change)
         self.page.add_init_script(WATCH_POLICY)
         self.response = self.page.goto(url)
 
@@ -80,6 +82,18 @@ class LivePage:
     def failed(self, shown=None):
         """Calls the failures table counts, of every kind (from `shown`, a read(), or read now)."""
         return sum(failure["count"] for failure in (shown or self.read())["failures"].values())
+
+    def _count_network_change(self, request):
+        """chromium fails every request still waiting for a connection when the host's interfaces change
+        (net::ERR_NETWORK_CHANGED), as a container's start or stop changes them. The page sees a failed
+        fetch like any other and draws it as refused/reset; the browser's own log tells it apart, and
+        each reaches this count before the page can draw it (the same DevTools connection, in order)."""
+        if request.failure == "net::ERR_NETWORK_CHANGED" and request.url.split("?")[0].endswith("/who-am-i"):
+            self.network_changes += 1
+
+    def service_failures(self, shown=None):
+        """Calls drawn as failed that the service failed: all but those chromium failed itself."""
+        return self.failed(shown) - self.network_changes
 
     def policy_violations(self):
         return self.page.evaluate("window.policyViolations || []")

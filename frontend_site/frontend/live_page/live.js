@@ -39,7 +39,7 @@
   const kindLanes = new Map(); // kind -> its row's <g> of marks
   const builds = new Map(); // pod -> its build, from /version
   let lanes = []; // the rows drawn, top to bottom: {key, label, color, group}
-  let inFlight = 0;
+  const inFlight = new Set(); // the send times of the /who-am-i calls not answered yet
   let running = true;
   let pausedFor = "";
   let stoppedAt = 0; // performance.now() when paused: the view stands still there
@@ -104,9 +104,10 @@
   }
 
   async function callWhoAmI() {
-    inFlight += 1;
+    const token = { sent: performance.now() };
+    inFlight.add(token);
     const result = await get("/who-am-i");
-    inFlight -= 1;
+    inFlight.delete(token);
     const call = result.response ? { sent: result.sent, ...judge(result.response, result.text) } : result;
     call.ms = performance.now() - call.sent;
     record(call);
@@ -311,7 +312,11 @@
   function refreshStatus(now) {
     const recent = calls.filter((call) => call.sent >= now - RECENT);
     const failed = recent.filter((call) => !("pod" in call));
-    const waiting = inFlight > 0 ? ` \u00b7 ${inFlight} waiting for an answer` : "";
+    // Running, a call is in flight for a few ms each: only the ones waiting over a second are news. Paused,
+    // every one still in flight is: its mark is still to come.
+    const shownAfter = running ? 1000 : 0;
+    const waiting = [...inFlight].filter((call) => performance.now() - call.sent >= shownAfter).length;
+    const suffix = waiting > 0 ? ` \u00b7 ${waiting} waiting for an answer${running ? " over 1 s" : ""}` : "";
     let text;
     let state;
     if (!running) {
@@ -327,7 +332,7 @@
         .map(([kind, count]) => `${kind} ${count}`);
       [text, state] = [`Last 10 s: ${failed.length} of ${recent.length} calls failed (${byKind.join(", ")})`, "bad"];
     }
-    statusLine.textContent = text + waiting;
+    statusLine.textContent = text + suffix;
     statusLine.className = `status ${state}`;
   }
 
