@@ -49,7 +49,11 @@ def test_live_page__draws_a_rollout_without_failure_and_a_freeze_as_timeouts__pr
     new = {pod.name for pod in production.live_pods("frontend")}
     assert len(new) == 2 and not new & old, rollout.events
     assert all(pod.gone.wait(30) for pod in olds), [pod.describe() for pod in olds]
-    build = f"{build_args()['VERSION']} ({build_args()['GIT_COMMIT'][:7]})"  # what the images were built with
+    version, commit = (
+        build_args()["VERSION"],
+        build_args()["GIT_COMMIT"][:7],
+    )  # what the images were built with
+    build = version if version.startswith(commit) else f"{version} ({commit})"  # as the page says it
     alone_from = answers(page.read(), new)
     shown = page.wait_until(
         lambda shown: (

@@ -122,8 +122,9 @@
     try {
       const body = JSON.parse(result.text);
       if (typeof body.pod === "string" && typeof body.version === "string") {
+        // `git describe` of an untagged commit is the commit itself: say it once.
         const commit = typeof body.git_commit === "string" ? body.git_commit.slice(0, 7) : "?";
-        builds.set(body.pod, `${body.version} (${commit})`);
+        builds.set(body.pod, body.version.startsWith(commit) ? body.version : `${body.version} (${commit})`);
       }
     } catch (_) {
       // an answer that is not /version's: ask again later
