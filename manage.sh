@@ -7,10 +7,8 @@ VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 NAMESPACE=task-03
 OVERLAY="$ROOT/kustomize/overlays/k3s"
-# Debian packages the tests need: podman runs the images as the kubelet would, wrk drives the benchmark,
-# containerd (with ctr) stands in for k3s's containerd when the tests import the images, prometheus (with
-# promtool) scrapes the pods and checks the services' metrics, chromium is the real browser the live page's
-# tests open it in (Playwright drives Debian's build: no browser is ever downloaded).
+# Debian packages the tests need; `test` and `bench` install the missing ones with apt-get as root, and
+# test_package_use says what needs each.
 TEST_PACKAGES=(podman runc debootstrap netavark aardvark-dns iptables ca-certificates wrk containerd prometheus
     chromium)
 # The images `build` makes; the Deployments run backend:latest and frontend:latest with imagePullPolicy: Never.
@@ -48,19 +46,47 @@ ensure_checkov() {
     echo "$want" >"$stamp"
 }
 
-# Install the test tools where we can (root with apt), as CI does; elsewhere the tests say what is missing.
+# What needs each of TEST_PACKAGES: the report of the missing ones names it.
+test_package_use() {
+    case $1 in
+        podman) echo "the images run as pods (tests/e2e, tests/manage, tests/bench, bench)" ;;
+        runc | netavark | aardvark-dns | iptables) echo "podman's runtime and pod network (as for podman)" ;;
+        debootstrap) echo "a stand-in python:3.12-slim where no registry answers (testbed/standin-base-image.sh)" ;;
+        ca-certificates) echo "pip inside the image builds (testbed/images.py)" ;;
+        wrk) echo "the benchmark's load (tests/bench, bench)" ;;
+        containerd) echo "a containerd and ctr standing in for k3s's (tests/manage)" ;;
+        prometheus) echo "promtool and a real Prometheus (tests/integration, tests/e2e)" ;;
+        chromium) echo "the real browser the live page is tested in; Playwright drives it and downloads none (tests/integration, tests/e2e)" ;;
+        *) echo "(manage.sh does not say: add it to test_package_use)" ;;
+    esac
+}
+
+# Installs the missing TEST_PACKAGES with apt-get, as CI does, when root and MODE is install; otherwise, or
+# without root or apt-get, only lists them with what needs each. The tests that lack a tool then skip,
+# saying why, or fail under CI=true (tests/prerequisites.py).
 ensure_test_tools() {
-    local missing=() pkg
+    local mode=${1:-install} missing=() pkg why
     for pkg in "${TEST_PACKAGES[@]}"; do
         dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
     done
     ((${#missing[@]} == 0)) && return
-    if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
-        say "installing ${missing[*]} (for the container tests and the benchmark)"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${TEST_PACKAGES[@]}" >/dev/null
-    else
-        say "missing ${missing[*]}: the tests that need them will say so (sudo apt-get install ${TEST_PACKAGES[*]})"
+    if [[ $mode == install && $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
+        say "installing ${missing[*]} with apt-get (for the container tests and the benchmark)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        return
     fi
+    if [[ $mode != install ]]; then
+        why="--no-install"
+    elif [[ $EUID -ne 0 ]]; then
+        why="not root"
+    else
+        why="no apt-get"
+    fi
+    say "missing Debian packages, not installed ($why); the tests that need them skip, or fail under CI=true:"
+    for pkg in "${missing[@]}"; do
+        printf '==>   %-16s %s\n' "$pkg" "$(test_package_use "$pkg")" >&2
+    done
+    say "to install them, as root: apt-get install --no-install-recommends ${missing[*]}"
 }
 
 container_cli() {
@@ -74,12 +100,18 @@ container_cli() {
 }
 
 cmd_help() {
-    cat <<'EOF'
+    cat <<EOF
 usage: ./manage.sh VERB
 
   dev        run both services locally with Django's runserver (backend :5000, frontend :8080)
   serve      the same two under gunicorn with the container config (try SIGTERM on them)
-  test       ruff, then every test (unit, integration, manifests, containers); non-zero on any failure
+  test [--no-install] [PYTEST ARGS]
+             ruff, then every test (unit, integration, manifests, containers); non-zero on any failure.
+             First it sets up .venv with pip (the checkout's own, no root needed); then, as root, it
+             installs with apt-get whichever of these Debian packages are missing, for the container
+             tests and the benchmark (not root, it lists them, and their tests skip or fail under CI=true):
+               ${TEST_PACKAGES[*]}
+             --no-install: no apt-get; list each missing package and what needs it, then run the tests
   lint       ruff check and ruff format --check only
   bench      benchmark both services (as pods where podman runs, else processes) against a bare WSGI
              ceiling with wrk; as pods, writes bench/results.json and chart.png (see bench/README.md)
@@ -87,6 +119,9 @@ usage: ./manage.sh VERB
   import     import the built images into k3s's containerd (as docker.io/library/NAME:latest)
   deploy     kubectl apply -k kustomize/overlays/k3s, then wait for both rollouts
   verify     grade the live cluster the way the course does (score table; non-zero below full marks)
+  watch      [URL] [--rate N] [--timeout S]: call the frontend's /who-am-i 10 times a second (default
+             http://127.0.0.1:30080, the NodePort) and print a line a second: answers by pod, failures
+             by kind, p50/p99; Ctrl-C prints a summary (needs only python3; --help for more)
   logs       follow the logs of both pods
   undeploy   delete everything the overlay created
   help       this text
@@ -130,9 +165,14 @@ cmd_lint() {
 
 # pytest runs once per Django project (each has its own settings), then once for everything else.
 cmd_test() {
+    local install=install
+    if [[ ${1:-} == --no-install ]]; then
+        install=report
+        shift
+    fi
     ensure_venv
     ensure_checkov
-    ensure_test_tools
+    ensure_test_tools "$install"
     cmd_lint
     local log status=0
     log=$(mktemp)
@@ -241,6 +281,9 @@ cmd_deploy() {
 
 cmd_verify() { python3 "$ROOT/tools/verify.py" --namespace "$NAMESPACE" "$@"; }
 
+# exec: Ctrl-C reaches watch alone, which prints its summary and exits.
+cmd_watch() { exec python3 "$ROOT/tools/watch.py" "$@"; }
+
 cmd_logs() {
     kubectl -n "$NAMESPACE" logs -f --prefix --all-containers --max-log-requests 4 \
         -l 'app in (backend,frontend)'
@@ -251,7 +294,9 @@ cmd_undeploy() { kubectl delete -k "$OVERLAY" --ignore-not-found; }
 verb=${1:-help}
 shift || true
 case "$verb" in
-    dev | serve | test | lint | bench | build | import | deploy | verify | logs | undeploy | help) "cmd_$verb" "$@" ;;
+    dev | serve | test | lint | bench | build | import | deploy | verify | watch | logs | undeploy | help)
+        "cmd_$verb" "$@"
+        ;;
     -h | --help) cmd_help ;;
     *) cmd_help >&2; die "unknown verb: $verb" ;;
 esac

@@ -3,7 +3,7 @@
     python -m bench                      # 8 s cells, c=16 and 64; as pods, writes bench/results.json + chart
     python -m bench --repeat 3           # every cell three times: medians, and how much they swung
     python -m bench --smoke --output /tmp/r.json --no-chart     # 1 s cells at c=4 (the test does this)
-    python -m bench --rollouts           # rollouts under steady load, as pods: sent, failed, reset, outage
+    python -m bench --rollouts           # rollouts under load, as pods: sent, failed, reset, failure windows
     python -m bench --compare main       # beside this tree's services, those of a git ref, same rounds
 
 Absolute requests/s on a shared 2-core machine swing; the ratio of each endpoint to the bare app
@@ -68,7 +68,7 @@ def parse_args(argv):
         "--rollouts",
         action="store_true",
         help="instead of wrk cells: the rollout scenarios under steady load (tests/e2e/test_rollouts.py,"
-        " the real images as pods) and their numbers: requests sent, failed, reset, outage",
+        " the real images as pods) and their numbers: requests sent, failed, reset, failure windows",
     )
     parser.add_argument(
         "--no-metrics-off",

@@ -31,6 +31,11 @@ from .podspec import CLUSTER_DOMAIN, PodPlan, UnsupportedField, selects, service
 from .rollout import Rollout
 
 PROPAGATION_DELAY = 1.0  # s from a pod's change to kube-proxy's rules on a busy node
+# The rollout scenarios' delay: just under the pods' preStop sleep (5 s), which must outlast it by a margin
+# (1 s here), so a rollout passes with the manifests' sleep and fails with a shorter one (tests/e2e scenario
+# 14). The hook's steps before the sleep (exec, podkit.stop, the frontend's curl) add 0.25-0.55 s: the old
+# pods left the endpoints 1.26-1.55 s before their SIGTERM (4 runs, 2026-12-04).
+ROLLOUT_PROPAGATION_DELAY = 4.0
 
 
 class EvictionRefused(RuntimeError):

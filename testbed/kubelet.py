@@ -201,9 +201,9 @@ class Pod:
                 and (since is None or result.at >= since)
             ]
 
-    def event(self, message):
+    def event(self, message, at=None):
         with self._lock:
-            self.events.append((time.monotonic(), message))
+            self.events.append((time.monotonic() if at is None else at, message))
 
     def describe(self):
         """Something like `kubectl describe pod`: events and the last probe results, times from creation."""
@@ -265,11 +265,12 @@ class Pod:
 
     def _set_ready(self, attempt, ready):
         """The Ready condition; the Services' endpoints follow (after the cluster's propagation delay)."""
+        # "Ready" carries the time the controller reads (ready_since): the rollout rule checker reads events.
         if ready and not self.ready.is_set():
             self.ready_since = time.monotonic()
             self.ready_at.setdefault(attempt, self.ready_since)
             self.ready.set()
-            self.event("Ready")
+            self.event("Ready", at=self.ready_since)
             self.cluster.endpoints_changed()
         elif not ready and self.ready.is_set():
             self.ready.clear()

@@ -140,7 +140,7 @@ class Gunicorn:
 
 
 class StandInBackend:
-    """A real HTTP server in a service's place, answering every GET in one broken way.
+    """A real HTTP server in a service's place, answering every GET and POST in one broken way.
 
     Kinds: "http_500" (500 with a JSON body), "not_json" (200 with HTML), "slow" (a valid answer, but only
     after `delay` seconds), "reset" (the request read, then the connection reset: an RST, no answer). `kind`
@@ -174,6 +174,8 @@ class StandInBackend:
 
             def do_GET(self):
                 stand_in.answer(self)
+
+            do_POST = do_GET  # a frontend's game-over gets the same answer
 
             def log_message(self, *args):
                 pass

@@ -107,8 +107,11 @@ def steady(images, manifests, e2e_session):
     try:
         cluster.apply()
         yield cluster
+        broken = kubelet_failures(cluster)
     finally:
         cluster.close()
+    if broken:
+        pytest.fail(f"the e2e kubelet itself failed: {broken}", pytrace=False)
 
 
 @pytest.fixture
@@ -138,10 +141,15 @@ def fresh_cluster(manifests, e2e_session, request):
         manifests = Manifests(variant(copy.deepcopy(manifests.objects)))
     fresh = Cluster(manifests, e2e_session, name)
     yield fresh
-    broken = [f"{pod.name}: {pod.failure}" for pod in fresh.pods if pod.failure]
+    broken = kubelet_failures(fresh)
     fresh.close()
     if broken:
         pytest.fail(f"the e2e kubelet itself failed: {broken}", pytrace=False)
+
+
+def kubelet_failures(cluster):
+    """What went wrong in the emulated kubelet itself (a crashed pod worker, a failed start), per pod."""
+    return [f"{pod.name}: {pod.failure}" for pod in cluster.pods if pod.failure]
 
 
 @pytest.hookimpl(wrapper=True)

@@ -1,4 +1,4 @@
-"""Scenario 12: a real Prometheus scrapes the running pods; after a frontend deletion, PromQL sees one
+"""Scenario 18: a real Prometheus scrapes the running pods; after a frontend deletion, PromQL sees one
 game-over received per path, the frontend's drain before it went away, and the requests the test sent.
 
 Prometheus (Debian's package) runs on the host with static targets, the pods' published 127.0.0.1 ports,

@@ -1,4 +1,5 @@
-"""Fixtures for running `manage.sh build` and `manage.sh import` against a real containerd, k3s-style.
+"""Fixtures for running `manage.sh build` and `manage.sh import` against a real containerd, k3s-style, and
+`manage.sh test` against stand-ins of apt-get, dpkg and the venv (`checkout`, at the end).
 
 k3s's `k3s ctr ARGS` is containerd's own ctr whose --address defaults to k3s's socket and --namespace to
 k8s.io (k3s-io/k3s pkg/ctr/main.go). So a real containerd on a private socket, plus a `k3s` script that
@@ -291,3 +292,95 @@ def unprivileged() -> Iterator[Unprivileged]:
         yield machine
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# `manage.sh test` in a checkout of its own, where nothing is installed or tested: Debian's dpkg and apt-get
+# and the venv's python, ruff and pip are stand-ins that record each call. dpkg knows a package as installed
+# when its name is a line of `installed`.
+RECORDING_DPKG = """\
+#!/bin/sh
+echo "dpkg $*" >>"{calls}"
+[ "$1" = -s ] && grep -qx -- "$2" "{installed}" && exit 0
+echo "dpkg-query: package '$2' is not installed" >&2
+exit 1
+"""
+RECORDING_APT_GET = """\
+#!/bin/sh
+echo "apt-get $*" >>"{calls}"
+"""
+# pytest answers with the summary line that manage.sh's total adds up.
+RECORDING_VENV_TOOL = """\
+#!/bin/sh
+echo "{name} $* CI=${{CI:-}}" >>"{calls}"
+[ "$1 $2" = "-m pytest" ] && echo "======== 1 passed in 0.01s ========"
+exit 0
+"""
+CHECKOUT_FILES = (
+    "requirements-dev.txt",
+    "requirements-checkov.txt",
+    "pyproject.toml",
+    "backend_site/requirements.txt",
+    "frontend_site/requirements.txt",
+)
+# Where manage.sh looks for python and the venvs' tools, and the name each records its calls under.
+VENV_STANDINS = {
+    "bin/python3": "python3",
+    ".venv/bin/python": "python",
+    ".venv/bin/ruff": "ruff",
+    ".venv/checkov/bin/python": "python",
+    ".venv/checkov/bin/pip": "pip",
+}
+# What `manage.sh test` runs besides the stand-ins: nothing else is on its PATH (no real apt-get or dpkg).
+CHECKOUT_TOOLS = ("bash", "sh", "cat", "sha256sum", "cut", "mktemp", "tee", "awk", "rm", "dirname", "grep")
+
+
+@dataclass
+class Checkout:
+    """A folder with a copy of manage.sh, the files its venv setup hashes, and the recording stand-ins."""
+
+    root: Path
+    calls: Path
+    installed: Path
+    bin: Path
+
+    def manage(self, *args: str, as_nobody: bool = False, **env: str) -> subprocess.CompletedProcess[str]:
+        command = [str(self.root / "manage.sh"), *args]
+        if as_nobody:
+            subprocess.run(["chown", "-R", "65534:65534", str(self.root)], check=True, timeout=30)
+            command = [require("setpriv"), "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+        env = {"PATH": str(self.bin), "HOME": "/nonexistent", "LANG": "C.UTF-8", **env}
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+    def recorded(self, tool: str) -> list[str]:
+        """The calls of one stand-in (`dpkg`, `apt-get`, `python`, `ruff`, `pip`), each without its name."""
+        prefix = f"{tool} "
+        lines = self.calls.read_text().splitlines()
+        return [line.removeprefix(prefix) for line in lines if line.startswith(prefix)]
+
+
+@pytest.fixture
+def checkout() -> Iterator[Checkout]:
+    """manage.sh in a fresh folder (one nobody can reach), its venv and Debian's tools as stand-ins."""
+    if os.geteuid() != 0:
+        skip_or_fail("manage.sh test's installs run as root (and as nobody, through setpriv): run as root")
+    root = Path(tempfile.mkdtemp(prefix="manage-test-"))
+    try:
+        root.chmod(0o755)
+        for name in CHECKOUT_FILES:
+            (root / name).parent.mkdir(exist_ok=True)
+            (root / name).write_text(f"# {name}\n")
+        shutil.copy(MANAGE, root / "manage.sh")
+        calls, installed, bin_dir = root / "calls.txt", root / "installed.txt", root / "bin"
+        calls.touch()
+        installed.touch()
+        bin_dir.mkdir()
+        for tool in CHECKOUT_TOOLS:
+            (bin_dir / tool).symlink_to(require(tool))
+        write_script(bin_dir / "dpkg", RECORDING_DPKG.format(calls=calls, installed=installed))
+        write_script(bin_dir / "apt-get", RECORDING_APT_GET.format(calls=calls))
+        for path, name in VENV_STANDINS.items():
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            write_script(root / path, RECORDING_VENV_TOOL.format(name=name, calls=calls))
+        yield Checkout(root=root, calls=calls, installed=installed, bin=bin_dir)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

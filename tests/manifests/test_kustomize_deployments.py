@@ -5,8 +5,6 @@ import re
 
 import pytest
 
-from testbed.podspec import REPO
-
 APPS = ("backend", "frontend")
 PORTS = {"backend": 5000, "frontend": 8080}
 UID = 10001
@@ -15,8 +13,6 @@ DOWNWARD_ENV = {
     "backend": {"POD_IP": "status.podIP"},
     "frontend": {"POD_NAME": "metadata.name", "POD_IP": "status.podIP"},
 }
-# A row of the README's Configuration table: | `NAME` | service | default | meaning |
-README_VARIABLE = re.compile(r"^\| `(\w+)` \| (backend|frontend|both) \|", re.MULTILINE)
 QUANTITY_FACTORS = {"m": 0.001, "": 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
 
 
@@ -75,24 +71,6 @@ def test_env__downward_api_fields(overlay, app):
     env = {item["name"]: item for item in first_container(overlay, app)["env"]}
     for name, field_path in DOWNWARD_ENV[app].items():
         assert env[name]["valueFrom"] == {"fieldRef": {"fieldPath": field_path}}, name
-
-
-@pytest.mark.parametrize("app", APPS)
-def test_env__every_variable_is_read_and_documented(overlay, app):
-    """Each variable containers[0] sets is read by the app's code and listed for it in the README table."""
-    names = [item["name"] for item in first_container(overlay, app)["env"]]
-    sources = [*(REPO / f"{app}_site").rglob("*.py"), *(REPO / "podkit").glob("*.py")]
-    code = "\n".join(path.read_text() for path in sources)
-    documented = {
-        name
-        for name, service in README_VARIABLE.findall((REPO / "README.md").read_text())
-        if service in (app, "both")
-    }
-    for name in names:
-        assert f'"{name}"' in code, f"{app} sets {name}, which nothing in {app}_site/ or podkit/ reads"
-    assert set(names) <= documented, (
-        f"missing from the README's Configuration table: {set(names) - documented}"
-    )
 
 
 def test_env__frontend_points_at_svc_backend(frontend_container, backend_service):
