@@ -9,7 +9,8 @@ NAMESPACE=task-03
 OVERLAY="$ROOT/kustomize/overlays/k3s"
 # Debian packages the tests need; `test` and `bench` install the missing ones with apt-get as root, and
 # test_package_use says what needs each.
-TEST_PACKAGES=(podman runc debootstrap netavark aardvark-dns iptables ca-certificates wrk containerd prometheus)
+TEST_PACKAGES=(podman runc debootstrap netavark aardvark-dns iptables ca-certificates wrk containerd prometheus
+    chromium)
 # The images `build` makes; the Deployments run backend:latest and frontend:latest with imagePullPolicy: Never.
 IMAGES=(backend frontend)
 
@@ -55,6 +56,7 @@ test_package_use() {
         wrk) echo "the benchmark's load (tests/bench, bench)" ;;
         containerd) echo "a containerd and ctr standing in for k3s's (tests/manage)" ;;
         prometheus) echo "promtool and a real Prometheus (tests/integration, tests/e2e)" ;;
+        chromium) echo "the real browser the live page is tested in; Playwright drives it and downloads none (tests/integration, tests/e2e)" ;;
         *) echo "(manage.sh does not say: add it to test_package_use)" ;;
     esac
 }
@@ -146,7 +148,7 @@ run_pair() {
     fi
     cat >&2 <<EOF
 ==> backend:  http://127.0.0.1:5000/get-config  /ping  POST /game-over
-==> frontend: http://127.0.0.1:8080/startup  /who-am-i  /health
+==> frontend: http://127.0.0.1:8080/startup  /who-am-i  /health, and / (the live page, in a browser)
 ==> Ctrl-C stops both$([[ $kind == serve ]] && echo "; kill -TERM ${pids[1]} shows the frontend's graceful shutdown")
 EOF
     wait

@@ -1,9 +1,12 @@
 """Real gunicorn processes of our two services, started the way the containers start them; and a
 stand-in HTTP server that puts a misbehaving backend at an address a frontend calls."""
 
+import collections
 import http.server
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -137,18 +140,25 @@ class Gunicorn:
 
 
 class StandInBackend:
-    """A real HTTP server in the backend's place, answering every GET and POST in one broken way.
+    """A real HTTP server in a service's place, answering every GET and POST in one broken way.
 
     Kinds: "http_500" (500 with a JSON body), "not_json" (200 with HTML), "slow" (a valid answer, but only
-    after `delay` seconds).
+    after `delay` seconds), "reset" (the request read, then the connection reset: an RST, no answer). `kind`
+    may be changed while it runs. `fixed` maps paths to answers it gives as they are, (content type, body,
+    more headers): e.g. the frontend's live page, so a browser can be shown a broken /who-am-i. It counts
+    the connections it accepted and the requests it read, by path.
     """
 
     BODY = b'{"code": "BACKEND-1111", "status": "ok"}'
 
-    def __init__(self, kind, port, delay=2.0):
+    def __init__(self, kind, port, delay=2.0, fixed=None):
         self.kind = kind
         self.port = port
         self.delay = delay
+        self.fixed = fixed or {}
+        self.connections = 0
+        self.requests = collections.Counter()  # path (without the query) -> requests read
+        self._count_lock = threading.Lock()
         self.server = None
 
     def start(self):
@@ -156,6 +166,11 @@ class StandInBackend:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def handle(self):
+                with stand_in._count_lock:
+                    stand_in.connections += 1
+                super().handle()
 
             def do_GET(self):
                 stand_in.answer(self)
@@ -173,18 +188,29 @@ class StandInBackend:
         return self
 
     def answer(self, handler):
-        status, content_type, body = 200, "application/json", self.BODY
-        if self.kind == "http_500":
+        path = handler.path.split("?")[0]
+        with self._count_lock:
+            self.requests[path] += 1
+        # One answer per connection: once stopped, nothing of the stand-in may answer any more.
+        handler.close_connection = True
+        status, content_type, body, headers = 200, "application/json", self.BODY, {}
+        if path in self.fixed:
+            content_type, body, headers = self.fixed[path]
+        elif self.kind == "reset":
+            # SO_LINGER with a zero timeout: close() sends an RST instead of a FIN.
+            handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            handler.connection.close()
+            return
+        elif self.kind == "http_500":
             status, body = 500, b'{"error": "Internal Server Error", "status": 500}'
         elif self.kind == "not_json":
             content_type, body = "text/html", b"<html>not json</html>"
         elif self.kind == "slow":
             time.sleep(self.delay)
-        # One answer per connection: once stopped, nothing of the stand-in may answer any more.
-        handler.close_connection = True
         head = (
             f"HTTP/1.1 {status} X\r\nConnection: close\r\n"
             f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+            + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         )
         handler.wfile.write(head.encode() + b"\r\n" + body)
 

@@ -53,10 +53,13 @@ def any_request(endpoints, served_hosts, bad_hosts, bodies):
     }
 
 
-def assert_json_contract(response, method):
+def assert_json_contract(response, method, pages=()):
     """Below 500, JSON, an object, and every 4xx in the error shape: {"error": <str>, "status": <the status>}
-    (HEAD answers carry no body)."""
+    (HEAD answers carry no body). `pages`: paths whose success is an HTML page (the frontend's live page)."""
     assert response.status_code < 500, response.content
+    if response.status_code == 200 and response.request["PATH_INFO"] in pages:
+        assert response["Content-Type"] == "text/html; charset=utf-8"
+        return
     assert response["Content-Type"] == "application/json"
     if method.upper() == "HEAD":
         return

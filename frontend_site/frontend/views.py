@@ -1,10 +1,10 @@
-"""The frontend's endpoints: the startup probe, who-am-i, and the liveness probe."""
+"""The frontend's endpoints: the startup probe, who-am-i, the liveness probe, and the live page."""
 
 from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.http import require_safe
 
-from frontend import backend_client
+from frontend import backend_client, live
 from frontend.checks import BackendPing
 from podkit.errors import error_response, probe_answer
 
@@ -43,3 +43,15 @@ def health(request):
     except backend_client.BackendError as exc:
         return probe_answer("unhealthy", error=str(exc))
     return probe_answer("healthy")
+
+
+@require_safe
+def live_page(request):
+    """The live page (HTML): /who-am-i called on a clock from the browser, each answer drawn by the pod that
+    gave it and each failure by its kind (README, "Live page"). ?rate= and ?window= are clamped; anything
+    else is a JSON 400 that says what to send."""
+    try:
+        parameters = live.parameters(request.GET)
+    except ValueError as exc:
+        return error_response(400, str(exc))
+    return live.response(**parameters)

@@ -113,8 +113,14 @@ def test_method__wrong_one_is_json_405_with_allow(services, service, path, metho
     assert response.headers["Allow"] == allow
 
 
-@pytest.mark.parametrize("service", ["backend", "frontend"])
-@pytest.mark.parametrize("path", ["/", "/admin/", "/ping/", "/PING", "/.env", "/static/app.js", "/health/x"])
+UNKNOWN_PATHS = ["/", "/admin/", "/ping/", "/PING", "/.env", "/static/app.js", "/health/x"]
+
+
+@pytest.mark.parametrize(
+    ("service", "path"),
+    [("backend", path) for path in UNKNOWN_PATHS]
+    + [("frontend", path) for path in UNKNOWN_PATHS if path != "/"],  # the frontend's / is its live page
+)
 def test_path__unknown_is_json_404(services, service, path):
     """Paths no endpoint has: 404 JSON naming the path."""
     response = requests.get(services[service].url + path, timeout=5)
@@ -316,7 +322,7 @@ METHODS = st.one_of(
     st.sampled_from([b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"]),
     st.from_regex(rb"\A[A-Za-z]{1,10}\Z"),
 )
-ENDPOINTS = [b"/get-config", b"/ping", b"/game-over", b"/startup", b"/who-am-i", b"/health"]
+ENDPOINTS = [b"/get-config", b"/ping", b"/game-over", b"/startup", b"/who-am-i", b"/health", b"/"]
 # Anything but CR, LF and space, which would end the request line early (framing, not input).
 RAW_BYTES = st.binary(max_size=12).map(lambda data: data.translate(None, b"\r\n "))
 TARGETS = st.one_of(
@@ -371,4 +377,7 @@ def test_any_request__real_server_clean_answer(services, service, method, target
     request = b"\r\n".join(lines) + b"\r\n\r\n" + body
     # http.client knows a HEAD answer has no body only when told so as a str.
     status, response_headers, answer = exchange(services[service], request, method=method.upper().decode())
+    if service == "frontend" and status == 200 and target.split(b"?")[0] == b"/":  # the live page
+        assert response_headers["Content-Type"] == "text/html; charset=utf-8"
+        return
     assert_clean_answer(status, response_headers, answer, method.upper())
