@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
@@ -20,14 +21,34 @@ SPREAD_DEADLINE = 30.0
 KUBELET = {"User-Agent": PROBE_USER_AGENT}  # a request as the kubelet's prober sends it
 
 
+def until(condition, failure, timeout=10.0):
+    """Poll `condition` every 10 ms until it holds, and return its value; fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.01)
+    return value
+
+
 def wait_for_workers(server, count=2, timeout=20.0):
     """Until the master has `count` live workers (it forks them up to 0.1 s apart, and replaces a dead one);
     returns their pids."""
-    deadline = time.monotonic() + timeout
-    while len(workers := server.workers()) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(workers) >= count, f"{server.service}: {len(workers)} of {count} workers after {timeout:g} s"
-    return workers
+    return until(
+        lambda: workers if len(workers := server.workers()) >= count else None,
+        f"{server.service}: fewer than {count} workers after {timeout:g} s",
+        timeout,
+    )
+
+
+def accept_queue_length(port):
+    """Connections the kernel has established on 127.0.0.1:`port` and no one has accepted yet; None when
+    nothing listens there."""
+    listener = f"0100007F:{port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == listener and fields[3] == "0A":  # LISTEN; rx_queue is then the accept queue
+            return int(fields[4].split(":")[1], 16)
+    return None
 
 
 @pytest.fixture

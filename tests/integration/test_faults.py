@@ -23,7 +23,7 @@ from testbed.net import free_port, timed_get
 from testbed.processes import StandInBackend
 from tests.backend_faults import ANSWER_BOUND, FAULTS, HEALTH_REUSE, failure_body
 
-from .conftest import POD_NAME
+from .conftest import POD_NAME, accept_queue_length, until
 
 pytestmark = pytest.mark.integration
 
@@ -111,18 +111,23 @@ def test_sigterm__under_load_no_accepted_request_dropped(start, frontend_for):
     clients = [LoadClient(str(n), frontend.port, keep_alive=n % 2 == 1, stop=stop) for n in range(6)]
     for client in clients:
         client.start()
-    time.sleep(0.6)
+    time.sleep(0.6)  # the load runs a while before the stop
     # A mark in the backend's log right before the SIGTERM: any game-over above it came too early.
     mark = f"/ping?before-sigterm={uuid.uuid4().hex}"
     assert requests.get(backend.url + mark, timeout=5).status_code == 200
-    deadline = time.monotonic() + 5
-    while f'"GET {mark} HTTP/1.1"' not in backend.output() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    until(lambda: f'"GET {mark} HTTP/1.1"' in backend.output(), "the backend never logged the mark")
     sigterm_at = time.monotonic()
     frontend.process.send_signal(signal.SIGTERM)
     code = frontend.process.wait(timeout=30)
-    exited_in = time.monotonic() - sigterm_at
-    time.sleep(0.3)  # the clients now meet a closed port
+    exited_at = time.monotonic()
+    exited_in = exited_at - sigterm_at
+    until(
+        lambda: all(
+            any(a.outcome == "refused" and a.started > exited_at for a in list(client.attempts))
+            for client in clients
+        ),
+        "a client never met the closed port",
+    )
     stop.set()
     for client in clients:
         client.join(timeout=15)
@@ -390,11 +395,12 @@ def test_probe__answers_within_timeout_while_slow_clients_hold_connections(
     backend = start("backend")
     server = backend if service == "backend" else frontend_for(backend.url)
     with SlowClients(server.port, SLOW_CLIENTS), ThreadPoolExecutor(2) as pool:
-        time.sleep(1.0)  # every slow connection has been accepted and has sent its first bytes
+        # Each slow connection is established; once none waits in the accept queue, each holds a thread.
+        until(lambda: accept_queue_length(server.port) == 0, "the workers never took every slow client")
         results = []
         for _ in range(2):
             results += pool.map(probe, [server.url + path] * 2)
-            time.sleep(0.5)
+            time.sleep(0.5)  # the probes come apart, as the kubelet's do
     print(f"\n{service} {path} with {SLOW_CLIENTS} slow clients: {[(s, round(t, 3)) for s, t in results]}")
     assert all(status == 200 and seconds < PROBE_TIMEOUT for status, seconds in results), results
     assert probe(server.url + path)[0] == 200

@@ -3,11 +3,11 @@ queued at the stop is served, and under load that never stops every connection i
 connect, but for at most one reset in the instant of the close (podkit/gunicorn.py)."""
 
 import os
+import re
 import signal
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import requests
@@ -17,7 +17,7 @@ from testbed import procfs
 from testbed.processes import ROOT
 from testbed.traffic import Load, get
 
-from .conftest import POD_NAME, wait_for_workers
+from .conftest import POD_NAME, accept_queue_length, until, wait_for_workers
 
 pytestmark = pytest.mark.integration
 
@@ -34,24 +34,46 @@ def game_over_lines(backend):
     return output.count('"POST /game-over HTTP/1.1"'), output.count("Received game-over signal from")
 
 
+# Each worker's step of the stop once it has served what the kernel queued (podkit/gunicorn.py).
+DRAINED = re.compile(r"accept queue drained \(\d+ connections?\), listener closed")
+
+
+def drained(server):
+    """{worker pid: its drained step} from the server's log: the workers that took the draining path."""
+    return {who: step for _, who, step in stop.timeline(server.output()) if DRAINED.fullmatch(step)}
+
+
+def hold_health_in_flight(backend, frontend):
+    """GET /health on the frontend, held in flight: the frozen backend leaves its /ping call queued.
+    Returns the client's thread and the dict its response (or error) goes to."""
+    backend.signal_all(signal.SIGSTOP)
+    result = {}
+
+    def ask():
+        try:
+            result["response"] = requests.get(frontend.url + "/health", timeout=10)
+        except requests.RequestException as exc:
+            result["error"] = exc
+
+    in_flight = threading.Thread(target=ask)
+    in_flight.start()
+    until(lambda: accept_queue_length(backend.port), "/health never called the backend")
+    return in_flight, result
+
+
 def test_sigterm__inflight_request_completes_then_game_over_once(backend, frontend_for):
     """A request in flight at SIGTERM completes; the backend then logs exactly one game-over."""
     frontend = frontend_for(backend.url)
+    workers = wait_for_workers(frontend)
     assert game_over_lines(backend) == (0, 0)
-    # Freeze the backend so /health is held in flight inside the frontend while SIGTERM arrives.
-    backend.signal_all(signal.SIGSTOP)
-    result = {}
-    in_flight = threading.Thread(
-        target=lambda: result.update(response=requests.get(frontend.url + "/health", timeout=10))
-    )
-    in_flight.start()
-    time.sleep(0.15)
+    in_flight, result = hold_health_in_flight(backend, frontend)
     frontend.process.send_signal(signal.SIGTERM)
-    time.sleep(0.15)
+    until(lambda: drained(frontend).keys() == workers, "the workers never began the stop")
     backend.signal_all(signal.SIGCONT)
     in_flight.join()
     code = frontend.process.wait(timeout=GRACEFUL_TIMEOUT + GAME_OVER_TIMEOUT + 5)
 
+    assert "response" in result, result
     assert result["response"].status_code == 200, result["response"].text
     assert code == 0
     assert game_over_lines(backend) == (1, 1)
@@ -63,16 +85,13 @@ def test_sigterm__logs_each_step_of_the_stop_in_order(backend, frontend_for):
     done, then the master the game-over's outcome and its exit, with times from the first step on."""
     frontend = frontend_for(backend.url)
     workers = wait_for_workers(frontend)
-    backend.signal_all(signal.SIGSTOP)  # holds /health's backend call in flight
-    in_flight = threading.Thread(target=lambda: requests.get(frontend.url + "/health", timeout=10))
-    in_flight.start()
-    while not accept_queue_length(backend.port):  # the frozen backend holds the frontend's /ping queued
-        time.sleep(0.01)
+    in_flight, result = hold_health_in_flight(backend, frontend)
     frontend.process.send_signal(signal.SIGTERM)
-    time.sleep(0.3)
+    until(lambda: drained(frontend).keys() == workers, "the workers never began the stop")
     backend.signal_all(signal.SIGCONT)
     in_flight.join()
     assert frontend.process.wait(timeout=GRACEFUL_TIMEOUT + GAME_OVER_TIMEOUT + 5) == 0
+    assert "response" in result and result["response"].status_code == 200, result
 
     steps = stop.timeline(frontend.output())
     for pid in workers:
@@ -90,7 +109,17 @@ def test_sigterm__logs_each_step_of_the_stop_in_order(backend, frontend_for):
     ]
     assert last_worker_step <= steps[-2][0] <= steps[-1][0], steps
     assert min(at for at, _, _ in steps) == 0.0
-    assert 0.3 <= steps[-1][0] < GRACEFUL_TIMEOUT + GAME_OVER_TIMEOUT, "the in-flight request held the stop"
+    assert steps[-1][0] < GRACEFUL_TIMEOUT + GAME_OVER_TIMEOUT, steps
+    # The worker that held /health answered it between its drained queue and its last request done.
+    log = frontend.output().splitlines()
+    served = [n for n, line in enumerate(log) if line.endswith('"GET /health HTTP/1.1" 200')]
+    assert len(served) == 1, log
+    pid = int(log[served[0]].split()[0].strip("<>"))
+    drained_at, done_at = (
+        next(n for n, line in enumerate(log) if line.endswith(f"worker {pid}: {step}"))
+        for step in (drained(frontend)[pid], "last in-flight request done")
+    )
+    assert drained_at < served[0] < done_at, "the in-flight request did not hold its worker's stop"
 
 
 def test_sigterm__idle_frontend_exits_fast(backend, frontend_for):
@@ -124,10 +153,7 @@ def test_sigterm__worker_still_booting_exits_too(start, backend, tmp_path, servi
     config.write_text(SLOW_SECOND_WORKER.format(config=str(own), marker=str(marker), booting=BOOTING))
     env = {"BACKEND_URL": backend.url, "POD_NAME": POD_NAME}
     server = start(service, ready_path="/listening", config=config, **env)
-    deadline = time.monotonic() + 10
-    while not marker.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert marker.exists(), "the second worker was never forked"
+    until(marker.exists, "the second worker was never forked")
 
     code, seconds = server.terminate()
     assert code == 0
@@ -171,24 +197,12 @@ def test_sigterm__backend_hung_exits_within_game_over_timeout(backend, frontend_
 
 
 LOAD_THREADS = 8
-# The worker's line once it has drained (podkit/gunicorn.py), one per worker.
-DRAINED = "accept queue drained"
-# The worker shrinks the accept queue to one connection before its last accept() and close(): whatever the
-# load, at most that one can land in between and be reset (plain gthread: about 8 a stop here).
+# The worker shrinks the accept queue to one connection before its last accept() and close(): the one that
+# lands in between is reset. A second needs two handshakes into the empty queue at once (podkit/gunicorn.py):
+# none in 400 stops measured under this load, beside two busy loops and without (2026-12-04: 27 stops reset
+# one); plain gthread resets 8 a stop here, and 1 to 8 beside the busy loops.
 RESETS_ALLOWED = 1
-
-
 QUEUED = 16
-
-
-def accept_queue_length(port):
-    """Connections the kernel has established and no one has accepted yet, on 127.0.0.1:`port`."""
-    listener = f"0100007F:{port:04X}"
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields[1] == listener and fields[3] == "0A":  # LISTEN; rx_queue is then the accept queue
-            return int(fields[4].split(":")[1], 16)
-    return None
 
 
 def test_sigterm__connections_queued_at_the_stop_are_all_served(start):
@@ -207,16 +221,14 @@ def test_sigterm__connections_queued_at_the_stop_are_all_served(start):
     ]
     for client in clients:
         client.start()
-    deadline = time.monotonic() + 10
-    while accept_queue_length(server.port) != QUEUED and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert accept_queue_length(server.port) == QUEUED
+    until(lambda: accept_queue_length(server.port) == QUEUED, "the kernel never queued every client")
 
     server.process.send_signal(signal.SIGTERM)
     # The master closes its copy of the listener, then signals the workers: the stop is on when they wake.
-    while not all(procfs.signal_pending(pid, signal.SIGTERM) for pid in workers):
-        assert time.monotonic() < deadline, "the master never signalled its workers"
-        time.sleep(0.01)
+    until(
+        lambda: all(procfs.signal_pending(pid, signal.SIGTERM) for pid in workers),
+        "the master never signalled its workers",
+    )
     for pid in workers:
         os.kill(pid, signal.SIGCONT)
     for client in clients:
@@ -224,7 +236,7 @@ def test_sigterm__connections_queued_at_the_stop_are_all_served(start):
 
     assert server.process.wait(timeout=30) == 0
     assert Counter((reply.status, reply.error) for reply in replies) == {(200, ""): QUEUED}
-    assert server.output().count(DRAINED) == len(workers)
+    assert drained(server).keys() == workers
 
 
 @pytest.mark.parametrize(("service", "path"), [("frontend", "/who-am-i"), ("backend", "/get-config")])
@@ -233,19 +245,25 @@ def test_sigterm__under_load_every_connection_served_or_refused(start, frontend_
     RESETS_ALLOWED landing in the instant of the close."""
     backend = start("backend")
     server = backend if service == "backend" else frontend_for(backend.url)
+    workers = wait_for_workers(server)
     # A new connection per request, back to back, until the port refuses them and after.
     load = Load(server.port, path, "127.0.0.1", threads=LOAD_THREADS, pause=0.0).start()
     try:
-        time.sleep(1.0)
+        time.sleep(1.0)  # the load runs a while before the stop
         sigterm_at = time.monotonic()
         code, exited_in = server.terminate()
-        time.sleep(0.5)
+        exited_at = time.monotonic()
+        until(
+            lambda: any(at > exited_at and load.classify(r) == "refused" for at, _, r in list(load.outcomes)),
+            "the port never refused a client after the exit",
+        )
     finally:
-        load.stop()
+        load.stop()  # waits for every request under way: a reset at a client's retransmission counts too
 
     outcomes = [(started - sigterm_at, load.classify(reply), reply) for started, _, reply in load.outcomes]
     # A client notes the time before it connects, and its thread may wait for the GIL in between: a
-    # request timed just before SIGTERM can reach the listener after the filter, and be refused there.
+    # request timed just before SIGTERM can reach the listener once its queue is shrunk or closed, and be
+    # refused there.
     before = [reply for sent, kind, reply in outcomes if sent < 0 and kind != "refused"]
     after = [kind for sent, kind, _ in outcomes if sent >= 0]
     reset = [(round(sent, 3), reply.error) for sent, kind, reply in outcomes if kind == "dropped"]
@@ -255,9 +273,8 @@ def test_sigterm__under_load_every_connection_served_or_refused(start, frontend_
         f"{len(before)} (and refused {refused_early}), after: answered {after.count('answered')}, "
         f"refused {after.count('refused')}, reset {len(reset)}"
     )
+    assert drained(server).keys() == workers, "a worker did not drain (podkit/gunicorn.py)"
     assert len(reset) <= RESETS_ALLOWED, f"connections reset after their request was sent: {reset}"
     assert code == 0
     assert len(before) >= 50, "the load never got going"
     assert [r.status for r in before if r.status != 200] == [], "a request sent before SIGTERM was not served"
-    assert after.count("refused") > 0, "the load stopped before the port refused it"
-    assert server.output().count(DRAINED) == int(server.env.get("WEB_CONCURRENCY", 2))
