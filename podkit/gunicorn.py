@@ -59,7 +59,8 @@ def accept_or_close(listener):
 
 
 class DrainingThreadWorker(ThreadWorker):
-    """gthread, but on the server's stop every queued connection is served, and at most one is reset."""
+    """gthread, but on the server's stop every queued connection is served, and one at most is reset but
+    for two handshakes at once (module docstring)."""
 
     _stopping = False  # the server's stop reached this worker (not a reload)
     _drained = False

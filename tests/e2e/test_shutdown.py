@@ -113,8 +113,8 @@ def test_frontend_deletion__under_load_answers_what_came_before_sigterm(cluster,
     assert not lost_before, (
         f"requests sent before SIGTERM got no answer (s after SIGTERM): {lost_before[:10]}"
     )
-    # The worker shrinks the accept queue to one connection before its last accept() and close(): at most
-    # that one can land in between and be reset (podkit/gunicorn.py; plain gthread resets what it queued).
+    # The worker shrinks the accept queue to one connection before its last accept() and close(): that one
+    # can land in between and be reset (podkit/gunicorn.py; plain gthread resets what it queued).
     assert "accept queue drained" in frontend.logs(), "the worker did not drain (podkit/gunicorn.py)"
     assert len(reset) <= RESETS_ALLOWED, f"connections reset after SIGTERM: {reset}"
     record("load: requests answered (200, right body)", len(answered), "requests")
