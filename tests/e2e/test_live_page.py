@@ -68,8 +68,8 @@ def test_live_page__draws_a_rollout_without_failure_and_a_freeze_as_timeouts__pr
     assert page.service_failures(shown) == 0, shown["failures"]
     assert shown["failures"]["refused/reset"]["count"] == page.network_changes, shown["failures"]
     page.screenshot(SCREENSHOT)
-    record("21 live page: calls answered, until the old pods exited", answers(shown, old | new), "requests")
-    record("21 live page: rollout duration", rollout.finished_at - rollout.started_at)
+    record("24 live page: calls answered, until the old pods exited", answers(shown, old | new), "requests")
+    record("24 live page: rollout duration", rollout.finished_at - rollout.started_at)
 
     frozen = production.live_pods("frontend")
     before = answers(page.read(), new)
@@ -88,7 +88,7 @@ def test_live_page__draws_a_rollout_without_failure_and_a_freeze_as_timeouts__pr
     assert shown["marks"]["timeout"] == timeouts
     assert page.errors == []
     assert page.policy_violations() == []
-    record("21 live page: calls drawn as timeouts while the frontends were frozen", timeouts, "requests")
+    record("24 live page: calls drawn as timeouts while the frontends were frozen", timeouts, "requests")
     record(
-        "21 live page: calls chromium failed itself (a host network change)", page.network_changes, "requests"
+        "24 live page: calls chromium failed itself (a host network change)", page.network_changes, "requests"
     )

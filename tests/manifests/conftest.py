@@ -103,18 +103,6 @@ def frontend_container(frontend_deployment) -> dict:
 
 
 @pytest.fixture(scope="session")
-def backend_service(overlay) -> dict:
-    """The rendered Service `svc-backend`."""
-    return overlay.get("Service", "svc-backend")
-
-
-@pytest.fixture(scope="session")
-def frontend_service(overlay) -> dict:
-    """The rendered Service `svc-frontend`."""
-    return overlay.get("Service", "svc-frontend")
-
-
-@pytest.fixture(scope="session")
 def require():
     """A callable `require(path, what)`: the path, or skip (fail in CI) when the file is missing."""
 

@@ -73,9 +73,10 @@ def test_env__downward_api_fields(overlay, app):
         assert env[name]["valueFrom"] == {"fieldRef": {"fieldPath": field_path}}, name
 
 
-def test_env__frontend_points_at_svc_backend(frontend_container, backend_service):
+def test_env__frontend_points_at_svc_backend(overlay, frontend_container):
     """BACKEND_URL names svc-backend by its absolute cluster DNS name (no search-domain lookups) and port."""
     env = {item["name"]: item.get("value") for item in frontend_container["env"]}
+    backend_service = overlay.get("Service", "svc-backend")
     meta = backend_service["metadata"]
     port = backend_service["spec"]["ports"][0]["port"]
     expected = f"http://{meta['name']}.{meta['namespace']}.svc.cluster.local.:{port}"

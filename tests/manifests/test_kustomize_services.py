@@ -39,12 +39,13 @@ def test_service__targets_the_container_port(overlay, app):
     assert container["ports"][0]["containerPort"] == SERVICES[app]["port"]
 
 
-def test_service__frontend_node_port_30080(frontend_service):
+def test_service__frontend_node_port_30080(overlay):
     """On k3s svc-frontend is reachable on every node at port 30080."""
-    assert frontend_service["spec"]["ports"][0]["nodePort"] == 30080
+    assert overlay.get("Service", "svc-frontend")["spec"]["ports"][0]["nodePort"] == 30080
 
 
-def test_service__backend_is_cluster_internal(backend_service):
+def test_service__backend_is_cluster_internal(overlay):
     """svc-backend stays inside the cluster: no nodePort, no external IPs."""
+    backend_service = overlay.get("Service", "svc-backend")
     assert "nodePort" not in backend_service["spec"]["ports"][0]
     assert "externalIPs" not in backend_service["spec"]
