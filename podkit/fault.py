@@ -172,10 +172,11 @@ def probe_hits():
     return []
 
 
-def liveness_fails(from_kubelet):
-    """Whether the liveness fault answers this request: None, or how many kubelet probes it still fails
-    after this answer ("until off" without --next). A kubelet's probe spends one of --next N."""
-    setting = current().liveness
+def liveness_fails(switches, from_kubelet):
+    """Whether the liveness fault answers this request, given the `switches` it saw: None, or how many
+    kubelet probes it still fails after this answer ("until off" without --next). A kubelet's probe spends
+    one of --next N."""
+    setting = switches.liveness
     if setting is None:
         return None
     if setting.get("next") is None:
@@ -229,16 +230,16 @@ class FaultMiddleware:
         return response
 
     def process_view(self, request, view, args, kwargs):
-        if request.path in self.liveness_paths:
-            fails = liveness_fails(from_kubelet(request))
+        switches = current()  # one look a request, one os.stat while all is off
+        if switches.liveness is not None and request.path in self.liveness_paths:
+            fails = liveness_fails(switches, from_kubelet(request))
             if fails is not None:
                 return self.probe_answer(
                     "fault",
                     f"liveness fault switched on ({fails}); python -m podkit.fault off liveness clears it",
                 )
-        slow = current().slow
-        if slow and not from_kubelet(request):
-            time.sleep(slow)
+        if switches.slow and not from_kubelet(request):
+            time.sleep(switches.slow)
         return None
 
 
