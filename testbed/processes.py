@@ -4,6 +4,7 @@ stand-in HTTP server that puts a misbehaving backend at an address a frontend ca
 import collections
 import http.server
 import os
+import re
 import signal
 import socket
 import struct
@@ -20,6 +21,10 @@ from .net import free_port, wait_port_free
 
 ROOT = Path(__file__).resolve().parents[1]
 GUNICORN = Path(sys.executable).with_name("gunicorn")
+# The access lines of the services it runs: the worker pid first, so tests see which worker served what.
+ACCESS_FORMAT = '%(p)s %(h)s "%(r)s" %(s)s'
+# e.g. `<4242> 127.0.0.1 "GET /ping HTTP/1.1" 200`: (pid, request line, status)
+ACCESS_LINE = re.compile(r'<(\d+)> \S+ "(.*) HTTP/1\.1" (\d{3})')
 
 
 class Gunicorn:
@@ -56,11 +61,9 @@ class Gunicorn:
         # Its own pod state (drain marker, the frontend's backend code), as each pod has its own /tmp.
         state_dir = tmp_path / f"{service}-{self.port}.state"
         state_dir.mkdir(exist_ok=True)
-        # The worker pid in each access line lets tests see which worker served what.
-        access_format = '%(p)s %(h)s "%(r)s" %(s)s'
         self.env = {
             **os.environ,
-            "GUNICORN_CMD_ARGS": f"--access-logformat '{access_format}'",
+            "GUNICORN_CMD_ARGS": f"--access-logformat '{ACCESS_FORMAT}'",
             "POD_STATE_DIR": str(state_dir),
             **({"PYTHONPATH": str(self.root)} if root else {}),
             **{key: str(value) for key, value in env.items()},
@@ -101,10 +104,13 @@ class Gunicorn:
     def output(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def worker_pids(self, request_line):
-        """The pids of the workers whose access lines contain `request_line` (e.g. "GET /who-am-i")."""
+    def worker_pids(self, request_line, status=None, since=0):
+        """The pids of the workers whose access lines show `request_line` (e.g. "GET /who-am-i"), answered
+        with `status` if given, in the output from its character `since` on (what came after a look)."""
         return {
-            line.split()[0] for line in self.output().splitlines() if f'"{request_line} HTTP/1.1"' in line
+            int(line[1])
+            for line in map(ACCESS_LINE.fullmatch, self.output()[since:].splitlines())
+            if line and line[2] == request_line and (status is None or int(line[3]) == status)
         }
 
     def workers(self):

@@ -100,8 +100,7 @@ def get_from_workers(server, path, workers=WORKERS, headers=None):
     deadline = time.monotonic() + SPREAD_DEADLINE
     while True:
         responses += get_many(server.url + path, headers=headers)
-        new_lines = server.output()[seen_from:].splitlines()
-        if len({line.split()[0] for line in new_lines if f'"GET {path} HTTP/1.1"' in line}) >= workers:
+        if len(server.worker_pids(f"GET {path}", since=seen_from)) >= workers:
             return responses
         assert time.monotonic() < deadline, f"{path} reached fewer than {workers} workers"
 

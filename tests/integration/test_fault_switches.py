@@ -23,6 +23,7 @@ from .conftest import (
     get_from_workers,
     get_many,
     statuses,
+    until,
 )
 
 pytestmark = pytest.mark.integration
@@ -47,13 +48,9 @@ def running(start, service):
 def answered_by(server, request_line, count):
     """The workers whose access lines show `request_line`, once the log holds `count` of them (gunicorn
     writes the line after the answer, so the client may have it first)."""
-    deadline = time.monotonic() + 10
-    while True:
-        lines = [line for line in server.output().splitlines() if f'"{request_line} HTTP/1.1"' in line]
-        if len(lines) >= count:
-            return {line.split()[0] for line in lines}
-        assert time.monotonic() < deadline, f"{len(lines)} of {count} access lines of {request_line}"
-        time.sleep(0.02)
+    logged = f'"{request_line} HTTP/1.1"'
+    until(lambda: server.output().count(logged) >= count, f"fewer than {count} access lines {logged}")
+    return server.worker_pids(request_line)
 
 
 def seconds(responses):

@@ -34,15 +34,6 @@ PROBE_TIMEOUT = 2.0
 RECOVERY_BOUND = 2.0 + HEALTH_REUSE
 
 
-def served_by(server, request_line, status):
-    """Pids of the workers whose access lines show `request_line` answered with `status`."""
-    return {
-        int(line.split()[0].strip("<>"))
-        for line in server.output().splitlines()
-        if line.endswith(f'"{request_line} HTTP/1.1" {status}')
-    }
-
-
 # --- SIGTERM under load ------------------------------------------------------------------------------
 
 
@@ -266,7 +257,7 @@ def until_every_worker_served(server, path, status, workers=2):
     for /who-am-i each has cached the backend's code (workers share no memory)."""
     for _ in range(200):
         pids = server.workers()
-        if len(pids) == workers and pids <= served_by(server, f"GET {path}", status):
+        if len(pids) == workers and pids <= server.worker_pids(f"GET {path}", status):
             return
         assert timed_get(server.url + path)[0] == status
     raise AssertionError(f"some worker never answered {path}")
@@ -325,7 +316,7 @@ def test_worker_kill9__master_replaces_it_requests_keep_succeeding(start, fronte
         assert (status, body["code"]) == (200, CODE)
         if replacement is None and (new := server.workers() - before):
             replacement, spawned_in = new.pop(), time.monotonic() - killed_at
-        if replacement is not None and replacement in served_by(server, f"GET {path}", 200):
+        if replacement is not None and replacement in server.worker_pids(f"GET {path}", 200):
             served_in = time.monotonic() - killed_at
     print(
         f"\n{service} kill -9: replacement forked after {spawned_in:.3f} s, served after {served_in:.3f} s; "

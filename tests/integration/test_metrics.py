@@ -15,8 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.prerequisites import find_tool, skip_or_fail
 
-from .conftest import POD_NAME, wait_for_workers
-from .test_services import get_from_several_workers
+from .conftest import POD_NAME, get_from_workers, wait_for_workers
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +65,7 @@ def assert_pings_counted_as_logged(backend):
 def test_metrics__every_workers_counts_add_up(start):
     """With two workers both serving /ping, every scrape counts exactly the /ping lines of the access log."""
     backend = start("backend", WEB_CONCURRENCY=2)
-    get_from_several_workers(backend, "/ping")
+    get_from_workers(backend, "/ping")
     assert_pings_counted_as_logged(backend)
 
 
@@ -167,9 +166,9 @@ def test_metrics__a_restart_starts_from_zero(start):
 def test_metrics__a_killed_workers_counts_still_count(start):
     """kill -9 of a worker that served requests: gunicorn replaces it, and the scrape still counts them."""
     backend = start("backend", WEB_CONCURRENCY=2)
-    get_from_several_workers(backend, "/ping")
+    get_from_workers(backend, "/ping")
     counted = assert_pings_counted_as_logged(backend)  # every answer logged: nothing in flight
-    victim = int(min(backend.worker_pids("GET /ping")).strip("<>"))  # gunicorn logs the pid as <pid>
+    victim = min(backend.worker_pids("GET /ping"))
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 20
     while victim in backend.workers() and time.monotonic() < deadline:

@@ -1,35 +1,19 @@
 """Both services as real gunicorn processes on free ports: workers and hosts (backend faults: test_faults)."""
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
-from .conftest import POD_NAME
+from .conftest import POD_NAME, get_from_workers
 
 pytestmark = pytest.mark.integration
-
-
-def get_from_several_workers(server, path, workers=2, batch=40, limit=400):
-    """GETs of `path`, `batch` at a time on new connections, until `workers` workers have answered some.
-
-    The kernel gives each new connection to whichever worker accepts first; on a loaded machine one worker
-    can take a whole batch, so the test asks again rather than hoping one batch is spread.
-    """
-    responses = []
-    with ThreadPoolExecutor(8) as pool:
-        while len(responses) < limit:
-            responses += pool.map(lambda _: requests.get(server.url + path, timeout=5), range(batch))
-            if len(server.worker_pids(f"GET {path}")) >= workers:
-                return responses
-    raise AssertionError(f"{limit} requests to {path} were all served by fewer than {workers} workers")
 
 
 def test_get_config__one_code_across_workers(start):
     """Every worker of a multi-worker backend serves the same code, over many requests."""
     backend = start("backend", WEB_CONCURRENCY=3)
-    responses = get_from_several_workers(backend, "/get-config")
+    responses = get_from_workers(backend, "/get-config")
     assert {r.status_code for r in responses} == {200}
     codes = {r.json()["code"] for r in responses}
     assert len(codes) == 1
@@ -47,7 +31,7 @@ def test_who_am_i__backend_code_from_every_worker(backend, frontend_for):
     frontend = frontend_for(backend.url, WEB_CONCURRENCY=3)
     code = requests.get(backend.url + "/get-config", timeout=5).json()["code"]
     assert requests.get(frontend.url + "/startup", timeout=5).json()["backend_code"] == code
-    responses = get_from_several_workers(frontend, "/who-am-i")
+    responses = get_from_workers(frontend, "/who-am-i")
     assert {r.status_code for r in responses} == {200}
     assert {(r.json()["name"], r.json()["code"]) for r in responses} == {(POD_NAME, code)}
 
