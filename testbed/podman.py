@@ -137,16 +137,20 @@ def remove_leftovers(session=None):
         if session is not None or not _owner_alive(item.get("Labels") or {}):
             podman("volume", "rm", "--force", item["Name"], check=False)
     for directory in EMPTY_DIRS.glob(f"{session}-*" if session else "*"):
-        if session is not None or not _owner_alive({OWNER_LABEL: directory.name.rsplit("-", 1)[-1]}):
+        if session is not None or not _alive(directory.name.rsplit("-", 1)[-1]):  # <session>-<owner pid>
             remove_empty_dirs(directory)
 
 
 def _owner_alive(item_labels):
-    owner = item_labels.get(OWNER_LABEL, "")
-    if not owner.isdigit():
+    return _alive(item_labels.get(OWNER_LABEL, ""))
+
+
+def _alive(pid):
+    """Whether the process `pid` (as text: a label's value, a directory's name) still runs."""
+    if not pid.isdigit():
         return False
     try:
-        os.kill(int(owner), 0)
+        os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except PermissionError:
