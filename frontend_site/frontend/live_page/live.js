@@ -35,7 +35,7 @@
 
   let calls = []; // every call drawn: {sent, ms, pod, code} or {sent, ms, kind, detail}, with its mark
   let pods = new Map(); // name -> {color, answers, last, code, row, lane}
-  let failures = new Map();
+  let failures = new Map(); // kind -> {count, last}: each of KINDS, from clearAll()
   const kindLanes = new Map(); // kind -> its row's <g> of marks
   const builds = new Map(); // pod -> its build, from /version
   let lanes = []; // the rows drawn, top to bottom: {key, label, color, group}
@@ -396,7 +396,6 @@
   // --- start --------------------------------------------------------------------------------------------
 
   for (const kind of KINDS) kindLanes.set(kind, el("g", { "data-lane": kind }, scroll));
-  failures = new Map(KINDS.map((kind) => [kind, { count: 0, last: "" }]));
   control("rate", restartClock);
   control("window", layout);
   pauseButton.addEventListener("click", () => (running ? pause("Paused: Resume goes on") : resume()));
@@ -406,7 +405,7 @@
     else if (pausedFor === HIDDEN) resume();
   });
   new ResizeObserver(layout).observe(plot);
-  arrangeLanes();
+  clearAll(); // the page starts as Clear leaves it
   setInterval(() => {
     refresh();
     askVersionWhenDue();
