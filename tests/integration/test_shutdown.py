@@ -114,7 +114,7 @@ def test_sigterm__logs_each_step_of_the_stop_in_order(backend, frontend_for):
     log = frontend.output().splitlines()
     served = [n for n, line in enumerate(log) if line.endswith('"GET /health HTTP/1.1" 200')]
     assert len(served) == 1, log
-    pid = int(log[served[0]].split()[0].strip("<>"))
+    (pid,) = frontend.worker_pids("GET /health", 200)
     drained_at, done_at = (
         next(n for n, line in enumerate(log) if line.endswith(f"worker {pid}: {step}"))
         for step in (drained(frontend)[pid], "last in-flight request done")
