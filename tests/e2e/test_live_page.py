@@ -15,7 +15,7 @@ import pytest
 
 from testbed.browser import LivePage
 from testbed.images import build_args
-from tests.e2e.test_rollouts import MIN_READY, shorter_min_ready
+from tests.e2e.test_rollouts import shorter_min_ready, wait_available
 
 pytestmark = pytest.mark.e2e
 
@@ -42,17 +42,14 @@ def test_live_page__draws_a_rollout_without_failure_and_a_freeze_as_timeouts__pr
     page = LivePage(browser, f"http://127.0.0.1:{production.service_port('svc-frontend')}/?window=30")
     assert page.response.status == 200
     page.wait_until(lambda shown: set(shown["pods"]) == old, 15, "both pods answering")
-    # Until the old pods are available (Ready for minReadySeconds): the controller would delete them at once.
-    time.sleep(max(0.0, max(pod.ready_since for pod in olds) + MIN_READY + 1 - time.monotonic()))
+    wait_available(olds)
 
     rollout = production.rollout_restart("frontend")
     new = {pod.name for pod in production.live_pods("frontend")}
     assert len(new) == 2 and not new & old, rollout.events
     assert all(pod.gone.wait(30) for pod in olds), [pod.describe() for pod in olds]
-    version, commit = (
-        build_args()["VERSION"],
-        build_args()["GIT_COMMIT"][:7],
-    )  # what the images were built with
+    built = build_args()  # what the images were built with
+    version, commit = built["VERSION"], built["GIT_COMMIT"][:7]
     build = version if version.startswith(commit) else f"{version} ({commit})"  # as the page says it
     alone_from = answers(page.read(), new)
     shown = page.wait_until(

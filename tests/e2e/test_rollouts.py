@@ -129,28 +129,34 @@ def rollout_under_load(cluster, deployment):
     code = cluster.service_get("svc-backend", "/get-config").json()["code"]
     cluster.propagation_delay = ROLLOUT_PROPAGATION_DELAY  # from here on: the apply needs no busy node
     old = cluster.live_pods(deployment)
-    min_ready = cluster.plan(deployment).min_ready
     load = load_through(cluster)
     try:
         time.sleep(SETTLE)
-        for pod in old:  # the Deployment is available, as `kubectl rollout status` after the apply sees it
-            pod.wait_for(lambda p=pod: ready_for(p, min_ready), 30, f"Ready for {min_ready:g} s")
+        wait_available(old)
         rollout = cluster.rollout_restart(deployment)
         stopped = [pod.gone.wait(STOPPED) for pod in old]
         cluster.wait_endpoints(lambda: not any(cluster.in_endpoints(p) for p in old), "the old pods out")
     finally:
         load.stop()
     assert all(stopped), [pod.describe() for pod in old]
+    broken = broken_rules(rollout)
     moves = [(f"+{at - rollout.started_at:.2f} s", what, p and p.name) for at, what, p in rollout.events]
-    assert broken_rules(rollout) == [], (broken_rules(rollout), moves)
+    assert broken == [], (broken, moves)
     new = cluster.live_pods(deployment)
     assert len(new) == new[0].plan.replicas and not {p.name for p in old} & {p.name for p in new}
     return rollout, tally(cluster, load, code), new
 
 
-def ready_for(pod, seconds):
-    """The pod has been Ready for at least `seconds`."""
-    return pod.ready_since is not None and time.monotonic() - pod.ready_since >= seconds
+def wait_available(pods):
+    """Until each pod is available (Ready for its minReadySeconds), as `kubectl rollout status` after the
+    apply sees the Deployment: a rollout started before would delete the pods at once."""
+    for pod in pods:
+        min_ready = pod.plan.min_ready
+        pod.wait_for(
+            lambda p=pod, s=min_ready: p.ready_since is not None and time.monotonic() - p.ready_since >= s,
+            30,
+            f"Ready for {min_ready:g} s",
+        )
 
 
 def removal_and_sigterm(cluster, pod):
