@@ -3,6 +3,7 @@
 import django
 import pytest
 from django.conf import settings
+from django.test import Client
 
 from podkit.settings import MIDDLEWARE
 
@@ -16,9 +17,17 @@ if not settings.configured:
     )
     django.setup()
 
+KUBELET = {"HTTP_USER_AGENT": "kube-probe/1.32"}  # a request as the kubelet's prober sends it
+
 
 @pytest.fixture(autouse=True)
 def pod_state(monkeypatch, tmp_path):
     """Each test gets a pod state of its own (POD_STATE_DIR), never the machine's /tmp."""
     monkeypatch.setenv("POD_STATE_DIR", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture
+def client():
+    """Django's test client, through podkit's middlewares and URLs."""
+    return Client()

@@ -9,16 +9,9 @@ import sys
 import time
 
 import pytest
-from django.test import Client
 
 from podkit import fault, state
-
-KUBELET = {"HTTP_USER_AGENT": "kube-probe/1.32"}
-
-
-@pytest.fixture
-def client():
-    return Client()
+from tests.podkit.conftest import KUBELET
 
 
 def run_cli(*args, state_dir, code=0):

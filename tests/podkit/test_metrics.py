@@ -5,15 +5,9 @@ import socket
 
 import pytest
 from django.core.exceptions import MiddlewareNotUsed
-from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from podkit import fault, metrics
-
-
-@pytest.fixture
-def client():
-    return Client()
 
 
 def scrape(client):

@@ -1,7 +1,7 @@
 """podkit's /livez and /readyz through Django's test client: answers, drain, pluggable readiness checks."""
 
 import pytest
-from django.test import Client, override_settings
+from django.test import override_settings
 
 from podkit import fault, views
 
@@ -15,11 +15,6 @@ def failing_check():
 
 def passing_check():
     return None
-
-
-@pytest.fixture
-def client():
-    return Client()
 
 
 @pytest.fixture

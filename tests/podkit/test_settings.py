@@ -5,18 +5,11 @@ test client; podkit's conftest runs the list)."""
 import runpy
 
 import pytest
-from django.test import Client
 
 from podkit import fault, settings
 from testbed.processes import ROOT
+from tests.podkit.conftest import KUBELET
 from tests.podkit.test_metrics import scrape
-
-KUBELET = {"HTTP_USER_AGENT": "kube-probe/1.32"}
-
-
-@pytest.fixture
-def client():
-    return Client()
 
 
 def grew(before, after, name, **labels):
