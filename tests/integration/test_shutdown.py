@@ -43,9 +43,10 @@ def drained(server):
     return {who: step for _, who, step in stop.timeline(server.output()) if DRAINED.fullmatch(step)}
 
 
-def hold_health_in_flight(backend, frontend):
-    """GET /health on the frontend, held in flight: the frozen backend leaves its /ping call queued.
-    Returns the client's thread and the dict its response (or error) goes to."""
+def stop_with_health_in_flight(backend, frontend, workers):
+    """SIGTERM to the frontend while a GET /health is in flight in it (the frozen backend holds its /ping
+    call queued), the backend thawed once every worker has begun its stop. Returns the frontend's exit code
+    and the /health client's {"response": ...} or {"error": ...}."""
     backend.signal_all(signal.SIGSTOP)
     result = {}
 
@@ -58,7 +59,11 @@ def hold_health_in_flight(backend, frontend):
     in_flight = threading.Thread(target=ask)
     in_flight.start()
     until(lambda: accept_queue_length(backend.port), "/health never called the backend")
-    return in_flight, result
+    frontend.process.send_signal(signal.SIGTERM)
+    until(lambda: drained(frontend).keys() == workers, "the workers never began the stop")
+    backend.signal_all(signal.SIGCONT)
+    in_flight.join()
+    return frontend.process.wait(timeout=GRACEFUL_TIMEOUT + GAME_OVER_TIMEOUT + 5), result
 
 
 def test_sigterm__inflight_request_completes_then_game_over_once(backend, frontend_for):
@@ -66,12 +71,7 @@ def test_sigterm__inflight_request_completes_then_game_over_once(backend, fronte
     frontend = frontend_for(backend.url)
     workers = wait_for_workers(frontend)
     assert game_over_lines(backend) == (0, 0)
-    in_flight, result = hold_health_in_flight(backend, frontend)
-    frontend.process.send_signal(signal.SIGTERM)
-    until(lambda: drained(frontend).keys() == workers, "the workers never began the stop")
-    backend.signal_all(signal.SIGCONT)
-    in_flight.join()
-    code = frontend.process.wait(timeout=GRACEFUL_TIMEOUT + GAME_OVER_TIMEOUT + 5)
+    code, result = stop_with_health_in_flight(backend, frontend, workers)
 
     assert "response" in result, result
     assert result["response"].status_code == 200, result["response"].text
@@ -85,12 +85,8 @@ def test_sigterm__logs_each_step_of_the_stop_in_order(backend, frontend_for):
     done, then the master the game-over's outcome and its exit, with times from the first step on."""
     frontend = frontend_for(backend.url)
     workers = wait_for_workers(frontend)
-    in_flight, result = hold_health_in_flight(backend, frontend)
-    frontend.process.send_signal(signal.SIGTERM)
-    until(lambda: drained(frontend).keys() == workers, "the workers never began the stop")
-    backend.signal_all(signal.SIGCONT)
-    in_flight.join()
-    assert frontend.process.wait(timeout=GRACEFUL_TIMEOUT + GAME_OVER_TIMEOUT + 5) == 0
+    code, result = stop_with_health_in_flight(backend, frontend, workers)
+    assert code == 0
     assert "response" in result and result["response"].status_code == 200, result
 
     steps = stop.timeline(frontend.output())
