@@ -87,6 +87,17 @@ def frontend_for(start):
     return _frontend_for
 
 
+def running(start, service):
+    """Both services when `service` is the frontend (it needs its backend), each with WORKERS workers; the
+    one asked for, past its /startup."""
+    backend = start("backend", WEB_CONCURRENCY=WORKERS)
+    if service == "backend":
+        return backend
+    frontend = start("frontend", BACKEND_URL=backend.url, POD_NAME=POD_NAME, WEB_CONCURRENCY=WORKERS)
+    assert requests.get(frontend.url + "/startup", timeout=5).status_code == 200
+    return frontend
+
+
 def get_many(url, count=40, parallel=8, headers=None):
     """`count` GETs, `parallel` at a time, each on a new connection (so the kernel spreads them)."""
     with ThreadPoolExecutor(parallel) as pool:

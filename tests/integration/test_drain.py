@@ -5,7 +5,7 @@
 import pytest
 import requests
 
-from .conftest import POD_NAME, WORKERS, fault, get_from_workers, get_many, statuses
+from .conftest import WORKERS, fault, get_from_workers, get_many, running, statuses
 
 pytestmark = pytest.mark.integration
 
@@ -13,11 +13,7 @@ pytestmark = pytest.mark.integration
 @pytest.mark.parametrize(("service", "path"), [("backend", "/get-config"), ("frontend", "/who-am-i")])
 def test_drain__every_worker_503_draining_other_endpoints_serve(start, service, path):
     """Drained by hand, every worker's /readyz answers 503 draining; the service's endpoint keeps serving."""
-    backend = start("backend", WEB_CONCURRENCY=WORKERS)
-    server = backend
-    if service == "frontend":
-        server = start("frontend", BACKEND_URL=backend.url, POD_NAME=POD_NAME, WEB_CONCURRENCY=WORKERS)
-        assert requests.get(server.url + "/startup", timeout=5).status_code == 200
+    server = running(start, service)
     assert statuses(get_many(server.url + "/readyz")) == {(200, "ready")}
 
     assert "readiness" in fault(server, "readiness", "fail")["on"]

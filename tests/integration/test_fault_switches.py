@@ -22,6 +22,7 @@ from .conftest import (
     fault,
     get_from_workers,
     get_many,
+    running,
     statuses,
     until,
 )
@@ -32,17 +33,6 @@ LIVENESS_PATHS = {"backend": ("/livez", "/ping"), "frontend": ("/livez", "/healt
 ENDPOINT = {"backend": "/get-config", "frontend": "/who-am-i"}
 SLOW = 1.5  # s
 CORRUPT_LOG_LINE = "is corrupt"  # podkit.fault's warning
-
-
-def running(start, service):
-    """Both services when `service` is the frontend (it needs its backend), each with WORKERS workers; the
-    one asked for, past its /startup."""
-    backend = start("backend", WEB_CONCURRENCY=WORKERS)
-    if service == "backend":
-        return backend
-    frontend = start("frontend", BACKEND_URL=backend.url, POD_NAME=POD_NAME, WEB_CONCURRENCY=WORKERS)
-    assert requests.get(frontend.url + "/startup", timeout=5).status_code == 200
-    return frontend
 
 
 def answered_by(server, request_line, count):
