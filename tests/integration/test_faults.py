@@ -61,8 +61,10 @@ class LoadClient(threading.Thread):
                 conn, answered = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10), 0
                 try:
                     conn.connect()
-                except ConnectionRefusedError:
-                    self.attempts.append(Attempt(path, "refused", started, False))
+                except OSError as exc:
+                    # Refused once nothing listens; a reset when the listener closes mid-handshake.
+                    outcome = "refused" if isinstance(exc, ConnectionRefusedError) else type(exc).__name__
+                    self.attempts.append(Attempt(path, outcome, started, False))
                     conn = None
                     time.sleep(0.01)
                     continue
